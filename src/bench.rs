@@ -1,0 +1,71 @@
+//! `ganlab bench`: training steps per second on the reference shape of the core issue:
+//! ring-8, non-saturating loss, MLP G and D with 2 hidden ReLU layers, Adam, z of dim 2,
+//! gradient norms every step, simultaneous updates.
+
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::spec::{Precision, TrialConfig};
+use crate::train::trial::metrics_columns;
+use crate::train::Trainer;
+
+/// One benchmark shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub width: usize,
+    pub batch: usize,
+    pub steps: u64,
+    pub precision: Precision,
+}
+
+/// The configuration that a shape trains.
+pub fn config(shape: Shape) -> TrialConfig {
+    let mut cfg = TrialConfig::default();
+    cfg.steps = shape.steps;
+    cfg.precision = shape.precision;
+    cfg.train.batch = shape.batch;
+    if let crate::spec::GeneratorConfig::Mlp(m) = &mut cfg.generator {
+        m.width = shape.width;
+    }
+    if let crate::spec::DiscriminatorConfig::Mlp(m) = &mut cfg.discriminator {
+        m.width = shape.width;
+    }
+    cfg
+}
+
+fn measure<B: AutodiffBackend>(cfg: &TrialConfig, device: B::Device) -> anyhow::Result<f64> {
+    let mut t = Trainer::<B>::new(cfg, device)?;
+    let columns = metrics_columns(&t).len();
+    let mut sink = 0.0;
+    for _ in 0..20 {
+        sink += t.step().loss_d; // warm-up: allocator, caches
+    }
+    let start = Instant::now();
+    for _ in 0..cfg.steps {
+        let s = t.step();
+        // What recording a row costs, without the disk.
+        sink += s
+            .grad_sq_g
+            .iter()
+            .chain(&s.grad_sq_d)
+            .map(|v| v.sqrt())
+            .sum::<f64>()
+            + columns as f64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    Ok(cfg.steps as f64 / secs)
+}
+
+/// Steps per second for a shape on the CPU backend (`ndarray`: NdArray also in f32).
+pub fn steps_per_second(shape: Shape, ndarray: bool) -> anyhow::Result<f64> {
+    let cfg = config(shape);
+    match shape.precision {
+        Precision::F32 if ndarray => {
+            measure::<crate::backend::NdArrayF32>(&cfg, crate::backend::CPU)
+        }
+        Precision::F32 => measure::<crate::backend::CpuF32>(&cfg, crate::backend::CPU_F32),
+        Precision::F64 => measure::<crate::backend::CpuF64>(&cfg, crate::backend::CPU),
+    }
+}

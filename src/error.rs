@@ -1,0 +1,37 @@
+//! Errors that reach the user. Bad input is a [`ConfigError`]: it names the file, the key
+//! (and the line where one is known) and what is allowed.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A problem with an experiment file, found before anything is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The experiment file.
+    pub file: PathBuf,
+    /// Dotted key, e.g. `base.train.opt_d.lr` or `sweep."objective.loss"`; empty when the
+    /// problem is with the file as a whole.
+    pub key: String,
+    /// 1-based line in the file, where it is known.
+    pub line: Option<usize>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Crate-wide result; errors carry their context as `anyhow` chains.
+pub type Result<T> = anyhow::Result<T>;

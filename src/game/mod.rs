@@ -1,0 +1,119 @@
+//! The game: two players, an objective and its regularisers. Everything here takes the
+//! parameters as tensors of the caller's backend, so training and probes share the code.
+
+pub mod loss;
+pub mod penalty;
+
+use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor};
+
+use crate::nets::Net;
+use crate::spec::{Loss, ObjectiveConfig, Regulariser, TrialConfig};
+
+/// Players' architectures and the objective.
+#[derive(Debug, Clone)]
+pub struct Game {
+    pub generator: Net,
+    pub discriminator: Net,
+    pub objective: ObjectiveConfig,
+}
+
+/// The discriminator's loss at one point, with the means it is made of.
+pub struct DiscriminatorLoss<B: Backend> {
+    /// L_D including penalties.
+    pub loss: Tensor<B, 1>,
+    /// Mean D output on real rows.
+    pub d_real: Tensor<B, 1>,
+    /// Mean D output on fake rows.
+    pub d_fake: Tensor<B, 1>,
+}
+
+impl Game {
+    /// The game a trial configuration describes, for data of dimension `x_dim`.
+    pub fn new(cfg: &TrialConfig, x_dim: usize) -> Game {
+        Game {
+            generator: Net::generator(&cfg.generator, cfg.latent.dim, x_dim),
+            discriminator: Net::discriminator(&cfg.discriminator, x_dim),
+            objective: cfg.objective.clone(),
+        }
+    }
+
+    /// Whether the WGAN-GP interpolation weights are needed.
+    pub fn needs_interpolation(&self) -> bool {
+        self.objective.loss == Loss::WganGp
+    }
+
+    /// L_D(phi) for given real and fake rows (fake rows are treated as constants). `eps` holds
+    /// the WGAN-GP interpolation weights (`n x 1`) when [`Game::needs_interpolation`].
+    pub fn discriminator_loss<B: AutodiffBackend>(
+        &self,
+        phi: &[Tensor<B, 2>],
+        real: Tensor<B, 2>,
+        fake: Tensor<B, 2>,
+        eps: Option<Tensor<B, 2>>,
+    ) -> DiscriminatorLoss<B> {
+        let n_real = real.dims()[0];
+        let fake = fake.detach();
+        // One pass over real and fake rows together: fewer, larger matrix products.
+        let out = self
+            .discriminator
+            .forward(phi, Tensor::cat(vec![real.clone(), fake.clone()], 0));
+        let d_real = out.clone().narrow(0, 0, n_real);
+        let d_fake = out.narrow(0, n_real, fake.dims()[0]);
+        let (m_real, m_fake) = (d_real.clone().mean(), d_fake.clone().mean());
+        let o = &self.objective;
+        let mut loss = loss::discriminator_loss(o.loss, d_real, d_fake);
+        if o.loss == Loss::WganGp && o.gp_weight > 0.0 {
+            if let Some(eps) = eps {
+                loss = loss
+                    + penalty::gradient_penalty(
+                        &self.discriminator,
+                        phi,
+                        real.clone(),
+                        fake.clone(),
+                        eps,
+                        o.gp_weight,
+                    );
+            }
+        }
+        if o.reg_weight > 0.0 {
+            match o.regulariser {
+                Regulariser::None => {}
+                Regulariser::R1 => {
+                    loss = loss
+                        + penalty::squared_gradient_penalty(
+                            &self.discriminator,
+                            phi,
+                            real,
+                            o.reg_weight,
+                        )
+                }
+                Regulariser::R2 => {
+                    loss = loss
+                        + penalty::squared_gradient_penalty(
+                            &self.discriminator,
+                            phi,
+                            fake,
+                            o.reg_weight,
+                        )
+                }
+            }
+        }
+        DiscriminatorLoss {
+            loss,
+            d_real: m_real,
+            d_fake: m_fake,
+        }
+    }
+
+    /// L_G for generated rows `fake` (tracked through theta by the caller) against D(phi).
+    /// Returns the loss and the mean D output on the fake rows.
+    pub fn generator_loss<B: Backend>(
+        &self,
+        phi: &[Tensor<B, 2>],
+        fake: Tensor<B, 2>,
+    ) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        let d_fake = self.discriminator.forward(phi, fake);
+        let mean = d_fake.clone().mean();
+        (loss::generator_loss(self.objective.loss, d_fake), mean)
+    }
+}

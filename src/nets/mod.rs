@@ -1,0 +1,190 @@
+//! Players' architectures. A [`Net`] knows its parameter shapes and its forward pass for any
+//! backend; the parameter values live elsewhere (see [`Player`]). Keeping the two apart lets
+//! one forward pass run untracked, tracked, or under nested autodiff for input-gradient
+//! penalties. Linear layers are written as `x.matmul(w) + b`: burn's fused `nn::Linear`
+//! cannot be differentiated twice.
+
+use burn::tensor::{activation, backend::Backend, Tensor};
+use rand::Rng;
+
+use crate::backend::matrix;
+use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig};
+
+/// Name and shape of one parameter tensor (biases are `1 x n`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl ParamSpec {
+    /// Number of scalars.
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+    /// Whether the tensor holds no scalar.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Net {
+    /// Affine layers of sizes `dims[0] -> dims[1] -> ... -> dims[last]`, the activation after
+    /// every hidden layer, none after the last.
+    Mlp {
+        dims: Vec<usize>,
+        activation: Activation,
+    },
+    /// The Dirac-GAN generator: outputs theta (`1 x dim`) for every latent row.
+    Constant { dim: usize, init: f64 },
+    /// The Dirac-GAN discriminator: D(x) = x psi, psi `dim x 1`, no bias.
+    Linear { dim: usize, init: f64 },
+}
+
+impl Net {
+    /// The generator a configuration names, mapping `z_dim` to `x_dim`.
+    pub fn generator(cfg: &GeneratorConfig, z_dim: usize, x_dim: usize) -> Net {
+        match cfg {
+            GeneratorConfig::Mlp(m) => Net::Mlp {
+                dims: mlp_dims(z_dim, m.width, m.depth, x_dim),
+                activation: m.activation,
+            },
+            GeneratorConfig::Dirac(s) => Net::Constant {
+                dim: x_dim,
+                init: s.init,
+            },
+        }
+    }
+
+    /// The discriminator a configuration names, mapping `x_dim` to one score.
+    pub fn discriminator(cfg: &DiscriminatorConfig, x_dim: usize) -> Net {
+        match cfg {
+            DiscriminatorConfig::Mlp(m) => Net::Mlp {
+                dims: mlp_dims(x_dim, m.width, m.depth, 1),
+                activation: m.activation,
+            },
+            DiscriminatorConfig::Linear(s) => Net::Linear {
+                dim: x_dim,
+                init: s.init,
+            },
+        }
+    }
+
+    /// Parameter tensors, in the order `forward` takes them.
+    pub fn param_specs(&self) -> Vec<ParamSpec> {
+        let spec = |name: String, rows, cols| ParamSpec { name, rows, cols };
+        match self {
+            Net::Mlp { dims, .. } => dims
+                .windows(2)
+                .enumerate()
+                .flat_map(|(i, w)| {
+                    [
+                        spec(format!("l{i}.w"), w[0], w[1]),
+                        spec(format!("l{i}.b"), 1, w[1]),
+                    ]
+                })
+                .collect(),
+            Net::Constant { dim, .. } => vec![spec("theta".into(), 1, *dim)],
+            Net::Linear { dim, .. } => vec![spec("psi".into(), *dim, 1)],
+        }
+    }
+
+    /// Initial values, row-major per tensor. MLPs follow PyTorch's default for linear layers:
+    /// weights and biases uniform in +-1/sqrt(fan_in).
+    pub fn init<R: Rng>(&self, rng: &mut R) -> Vec<Vec<f64>> {
+        match self {
+            Net::Mlp { .. } => self
+                .param_specs()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    // Weights and biases of a layer share its fan-in.
+                    let fan_in = if i % 2 == 0 {
+                        p.rows
+                    } else {
+                        self.param_specs()[i - 1].rows
+                    };
+                    let bound = 1.0 / (fan_in as f64).sqrt();
+                    (0..p.len())
+                        .map(|_| rng.random_range(-bound..bound))
+                        .collect()
+                })
+                .collect(),
+            Net::Constant { dim, init } | Net::Linear { dim, init } => vec![vec![*init; *dim]],
+        }
+    }
+
+    /// Output for a batch of rows.
+    pub fn forward<B: Backend>(&self, params: &[Tensor<B, 2>], x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            Net::Mlp { activation, .. } => {
+                let layers = params.len() / 2;
+                let mut h = x;
+                for (i, wb) in params.chunks(2).enumerate() {
+                    h = h.matmul(wb[0].clone()) + wb[1].clone();
+                    if i + 1 < layers {
+                        h = activate(h, *activation);
+                    }
+                }
+                h
+            }
+            Net::Constant { .. } => {
+                let [n, _] = x.dims();
+                Tensor::ones([n, 1], &x.device()).matmul(params[0].clone())
+            }
+            Net::Linear { .. } => x.matmul(params[0].clone()),
+        }
+    }
+}
+
+fn mlp_dims(input: usize, width: usize, depth: usize, output: usize) -> Vec<usize> {
+    let mut dims = vec![input];
+    dims.extend(std::iter::repeat_n(width, depth));
+    dims.push(output);
+    dims
+}
+
+fn activate<B: Backend>(h: Tensor<B, 2>, a: Activation) -> Tensor<B, 2> {
+    match a {
+        Activation::Relu => activation::relu(h),
+        Activation::LeakyRelu => activation::leaky_relu(h, 0.2),
+        Activation::Tanh => activation::tanh(h),
+        Activation::Elu => activation::elu(h, 1.0),
+        Activation::Sigmoid => activation::sigmoid(h),
+    }
+}
+
+/// A player: its architecture and current parameter values (plain tensors, no graph).
+#[derive(Debug, Clone)]
+pub struct Player<B: Backend> {
+    pub net: Net,
+    pub specs: Vec<ParamSpec>,
+    pub params: Vec<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Player<B> {
+    /// A player with the given values (one vector per parameter tensor).
+    pub fn new(net: Net, values: Vec<Vec<f64>>, device: &B::Device) -> Player<B> {
+        let specs = net.param_specs();
+        let params = specs
+            .iter()
+            .zip(values)
+            .map(|(s, v)| matrix::<B>(v, s.rows, s.cols, device))
+            .collect();
+        Player { net, specs, params }
+    }
+
+    /// A player initialised from `rng`.
+    pub fn init<R: Rng>(net: Net, rng: &mut R, device: &B::Device) -> Player<B> {
+        let values = net.init(rng);
+        Player::new(net, values, device)
+    }
+
+    /// Number of scalar parameters.
+    pub fn num_params(&self) -> usize {
+        self.specs.iter().map(ParamSpec::len).sum()
+    }
+}

@@ -1,0 +1,3 @@
+//! Measurements of a trial that are not part of training itself.
+
+pub mod modes;

@@ -1,0 +1,25 @@
+//! Seeded random streams. Every trial draws from its own ChaCha8 streams, one per purpose, so
+//! its numbers depend on its seed only: not on the number of jobs, threads or other trials.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// What a stream is used for; each purpose is an independent ChaCha stream of the seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    InitGenerator = 1,
+    InitDiscriminator = 2,
+    Data = 3,
+    Latent = 4,
+    /// Interpolation weights of the WGAN-GP penalty.
+    Penalty = 5,
+    /// Samples drawn to measure mode coverage, so that measuring does not shift training.
+    Eval = 6,
+}
+
+/// The stream `purpose` of `seed`.
+pub fn stream(seed: u64, purpose: Stream) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(purpose as u64);
+    rng
+}

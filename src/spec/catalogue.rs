@@ -1,0 +1,185 @@
+//! What an experiment file may name, for `ganlab list`. A test checks that every name here
+//! is accepted by the configuration types, so the list cannot drift from the code.
+
+/// One section of the catalogue: the key that takes the names, and (name, meaning) pairs.
+pub struct Section {
+    pub title: &'static str,
+    pub key: &'static str,
+    pub entries: &'static [(&'static str, &'static str)],
+}
+
+/// Everything an experiment file can choose.
+pub const CATALOGUE: &[Section] = &[
+    Section {
+        title: "datasets",
+        key: "data.kind",
+        entries: &[
+            ("dirac", "point mass at `at` (the Dirac-GAN's data); 1-D"),
+            (
+                "mixture1d",
+                "`modes` Gaussians evenly in [-spread, spread], std `std`; 1-D",
+            ),
+            (
+                "ring",
+                "`modes` Gaussians on a circle of `radius`, std `std`; 2-D",
+            ),
+            (
+                "grid",
+                "`side` x `side` Gaussians `spacing` apart around 0, std `std`; 2-D",
+            ),
+            (
+                "swiss_roll",
+                "swiss roll with `noise`, scaled by `scale`; 2-D",
+            ),
+            (
+                "regression",
+                "pairs (x, f(x) + noise), x in [-range, range], f = linear | quadratic | sin",
+            ),
+            (
+                "csv",
+                "rows of the CSV file `path` (header row, numeric columns)",
+            ),
+        ],
+    },
+    Section {
+        title: "latent priors",
+        key: "latent.prior",
+        entries: &[
+            ("normal", "standard normal"),
+            ("uniform", "uniform on [-1, 1]"),
+        ],
+    },
+    Section {
+        title: "generators",
+        key: "generator.kind",
+        entries: &[
+            (
+                "mlp",
+                "`depth` hidden layers of `width` units, `activation`, linear output",
+            ),
+            ("dirac", "outputs theta for every z (Dirac-GAN); `init`"),
+        ],
+    },
+    Section {
+        title: "discriminators",
+        key: "discriminator.kind",
+        entries: &[
+            (
+                "mlp",
+                "`depth` hidden layers of `width` units, `activation`, one linear output",
+            ),
+            ("linear", "D(x) = psi . x (Dirac-GAN); `init`"),
+        ],
+    },
+    Section {
+        title: "activations",
+        key: "generator.activation",
+        entries: &[
+            ("relu", "max(0, x)"),
+            ("leaky_relu", "slope 0.2 below 0"),
+            ("tanh", "tanh"),
+            ("elu", "ELU, alpha = 1"),
+            ("sigmoid", "logistic"),
+        ],
+    },
+    Section {
+        title: "losses",
+        key: "objective.loss",
+        entries: &[
+            ("minimax", "original GAN: G minimises -E softplus(D(G(z)))"),
+            ("non_saturating", "G minimises E softplus(-D(G(z)))"),
+            (
+                "wgan_clip",
+                "Wasserstein; critic weights clipped to [-clip, clip]",
+            ),
+            (
+                "wgan_gp",
+                "Wasserstein with gradient penalty `gp_weight` (exact double backprop)",
+            ),
+            ("least_squares", "LSGAN (a = 0, b = c = 1)"),
+            ("hinge", "hinge loss for D, -E D(G(z)) for G"),
+        ],
+    },
+    Section {
+        title: "regularisers",
+        key: "objective.regulariser",
+        entries: &[
+            ("none", "no penalty"),
+            (
+                "r1",
+                "(reg_weight/2) E_real |grad_x D|^2 (exact double backprop)",
+            ),
+            (
+                "r2",
+                "(reg_weight/2) E_fake |grad_x D|^2 (exact double backprop)",
+            ),
+        ],
+    },
+    Section {
+        title: "optimisers",
+        key: "train.opt_g.kind",
+        entries: &[
+            ("sgd", "`lr`, `momentum` in (-1, 1), negative allowed"),
+            ("adam", "`lr`, `beta1` in (-1, 1), `beta2`, `eps`"),
+            ("rmsprop", "`lr`, `alpha`, `eps`"),
+        ],
+    },
+    Section {
+        title: "update schemes",
+        key: "train.update",
+        entries: &[
+            ("simultaneous", "both gradients at the same point and batch"),
+            (
+                "alternating",
+                "D first (n_critic times), then G against the new D",
+            ),
+        ],
+    },
+    Section {
+        title: "precisions",
+        key: "precision",
+        entries: &[("f32", "single"), ("f64", "double")],
+    },
+    Section {
+        title: "backends",
+        key: "backend",
+        entries: &[
+            (
+                "cpu",
+                "the default: burn's Flex backend in f32, NdArray in f64",
+            ),
+            (
+                "ndarray",
+                "NdArray in f32 and f64, to cross-check the default",
+            ),
+            ("cuda", "NVIDIA GPU; needs a build with --features cuda"),
+        ],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse;
+    use std::path::Path;
+
+    #[test]
+    fn every_listed_name_is_accepted() {
+        for s in CATALOGUE {
+            for (name, _) in s.entries {
+                if s.key == "backend" && *name == "cuda" && !cfg!(feature = "cuda") {
+                    continue;
+                }
+                let extra = match (s.key, *name) {
+                    ("data.kind", "csv") => continue, // needs a file; covered by the end-to-end tests
+                    ("generator.kind", "dirac") | ("discriminator.kind", "linear") => "",
+                    _ => "",
+                };
+                let text = format!("[sweep]\n\"{}\" = [\"{}\"]\n{extra}", s.key, name);
+                if let Err(e) = parse(&text, Path::new("list.toml")) {
+                    panic!("{} = {name}: {e}", s.key);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The resolved configuration of one trial: every switch the code has, with its default.
+//!
+//! Keys map one to one onto code switches (as in Mescheder et al.'s GAN_stability): an
+//! experiment file overrides a few of them under `[base]` and sweeps others.
+
+use serde::{Deserialize, Serialize};
+
+/// Floating-point precision of the training backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    F32,
+    F64,
+}
+
+/// Where tensors live. `cuda` needs a build with `--features cuda`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The CPU: burn's Flex backend in f32, NdArray in f64.
+    #[default]
+    Cpu,
+    /// The CPU with NdArray in both precisions (to cross-check the default).
+    Ndarray,
+    /// NVIDIA GPUs.
+    Cuda,
+}
+
+/// One trial, fully resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrialConfig {
+    /// Seed of every random stream of the trial (initialisation, data, latent, penalties).
+    pub seed: u64,
+    /// Number of training steps; a step is `n_critic` discriminator updates and one generator
+    /// update.
+    pub steps: u64,
+    pub precision: Precision,
+    pub backend: BackendKind,
+    pub data: DataConfig,
+    pub latent: LatentConfig,
+    pub generator: GeneratorConfig,
+    pub discriminator: DiscriminatorConfig,
+    pub objective: ObjectiveConfig,
+    pub train: TrainConfig,
+    pub record: RecordConfig,
+}
+
+impl Default for TrialConfig {
+    fn default() -> Self {
+        TrialConfig {
+            seed: 0,
+            steps: 1000,
+            precision: Precision::F32,
+            backend: BackendKind::Cpu,
+            data: DataConfig::Ring(RingData::default()),
+            latent: LatentConfig::default(),
+            generator: GeneratorConfig::Mlp(MlpConfig::default()),
+            discriminator: DiscriminatorConfig::Mlp(MlpConfig::default()),
+            objective: ObjectiveConfig::default(),
+            train: TrainConfig::default(),
+            record: RecordConfig::default(),
+        }
+    }
+}
+
+/// The data distribution, chosen by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataConfig {
+    /// A point mass (the Dirac-GAN's data).
+    Dirac(DiracData),
+    /// Equal-weight 1-D Gaussian mixture with centres evenly spaced in [-spread, spread].
+    Mixture1d(Mixture1dData),
+    /// Equal-weight 2-D Gaussian mixture with `modes` centres on a circle.
+    Ring(RingData),
+    /// Equal-weight 2-D Gaussian mixture on a `side` x `side` grid centred at 0.
+    Grid(GridData),
+    /// The 2-D swiss roll.
+    SwissRoll(SwissRollData),
+    /// Pairs (x, y) with x uniform in [-range, range] and y = f(x) + noise.
+    Regression(RegressionData),
+    /// Rows of a CSV file of numeric columns (a header row is required).
+    Csv(CsvData),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiracData {
+    /// Location of the point mass.
+    pub at: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mixture1dData {
+    pub modes: usize,
+    pub spread: f64,
+    pub std: f64,
+}
+impl Default for Mixture1dData {
+    fn default() -> Self {
+        Mixture1dData {
+            modes: 3,
+            spread: 4.0,
+            std: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RingData {
+    pub modes: usize,
+    pub radius: f64,
+    pub std: f64,
+}
+impl Default for RingData {
+    fn default() -> Self {
+        RingData {
+            modes: 8,
+            radius: 2.0,
+            std: 0.02,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GridData {
+    pub side: usize,
+    pub spacing: f64,
+    pub std: f64,
+}
+impl Default for GridData {
+    fn default() -> Self {
+        GridData {
+            side: 5,
+            spacing: 2.0,
+            std: 0.05,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SwissRollData {
+    /// Std of the Gaussian noise added to each coordinate (before scaling).
+    pub noise: f64,
+    /// Factor applied to the roll (t cos t, t sin t) with t in [1.5 pi, 4.5 pi].
+    pub scale: f64,
+}
+impl Default for SwissRollData {
+    fn default() -> Self {
+        SwissRollData {
+            noise: 0.25,
+            scale: 0.2,
+        }
+    }
+}
+
+/// The function of the regression-style task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionFn {
+    Linear,
+    Quadratic,
+    Sin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegressionData {
+    pub function: RegressionFn,
+    pub range: f64,
+    pub noise: f64,
+}
+impl Default for RegressionData {
+    fn default() -> Self {
+        RegressionData {
+            function: RegressionFn::Sin,
+            range: 3.0,
+            noise: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CsvData {
+    /// Path of the CSV file, relative to the experiment file.
+    pub path: String,
+}
+
+/// The latent prior p(z).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Prior {
+    /// Standard normal.
+    #[default]
+    Normal,
+    /// Uniform on [-1, 1] in each coordinate.
+    Uniform,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatentConfig {
+    pub prior: Prior,
+    pub dim: usize,
+}
+impl Default for LatentConfig {
+    fn default() -> Self {
+        LatentConfig {
+            prior: Prior::Normal,
+            dim: 2,
+        }
+    }
+}
+
+/// Hidden-layer non-linearity of an MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Relu,
+    /// Leaky ReLU with slope 0.2 for negative inputs.
+    LeakyRelu,
+    Tanh,
+    /// ELU with alpha = 1.
+    Elu,
+    Sigmoid,
+}
+
+/// A multilayer perceptron: `depth` hidden layers of `width` units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlpConfig {
+    pub depth: usize,
+    pub width: usize,
+    pub activation: Activation,
+}
+impl Default for MlpConfig {
+    fn default() -> Self {
+        MlpConfig {
+            depth: 2,
+            width: 128,
+            activation: Activation::Relu,
+        }
+    }
+}
+
+/// Initial value of the single parameter of a Dirac-GAN player.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScalarInit {
+    pub init: f64,
+}
+impl Default for ScalarInit {
+    fn default() -> Self {
+        ScalarInit { init: 1.0 }
+    }
+}
+
+/// The generator G(z; theta), chosen by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GeneratorConfig {
+    Mlp(MlpConfig),
+    /// The Dirac-GAN generator: outputs theta (one value per data dimension) for every z.
+    Dirac(ScalarInit),
+}
+
+/// The discriminator (or critic) D(x; phi), chosen by `kind`. Its output is a logit/score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DiscriminatorConfig {
+    Mlp(MlpConfig),
+    /// The Dirac-GAN discriminator D(x) = psi . x, without bias.
+    Linear(ScalarInit),
+}
+
+/// The adversarial loss (see `game::loss` for the formulas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Goodfellow et al.'s original min-max loss.
+    Minimax,
+    /// The generator maximises log D(G(z)) instead.
+    #[default]
+    NonSaturating,
+    /// Wasserstein GAN, critic weights clipped to [-clip, clip] after each critic update.
+    WganClip,
+    /// Wasserstein GAN with the gradient penalty of Gulrajani et al.
+    WganGp,
+    /// Least-squares GAN (a = 0, b = c = 1).
+    LeastSquares,
+    /// Hinge loss.
+    Hinge,
+}
+
+/// A penalty added to the discriminator's loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Regulariser {
+    #[default]
+    None,
+    /// (gamma/2) E_real |grad_x D(x)|^2.
+    R1,
+    /// (gamma/2) E_fake |grad_x D(x)|^2.
+    R2,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectiveConfig {
+    pub loss: Loss,
+    /// Weight-clipping bound for `wgan_clip`.
+    pub clip: f64,
+    /// lambda of the WGAN-GP penalty.
+    pub gp_weight: f64,
+    pub regulariser: Regulariser,
+    /// gamma of R1/R2.
+    pub reg_weight: f64,
+}
+impl Default for ObjectiveConfig {
+    fn default() -> Self {
+        ObjectiveConfig {
+            loss: Loss::NonSaturating,
+            clip: 0.01,
+            gp_weight: 10.0,
+            regulariser: Regulariser::None,
+            reg_weight: 10.0,
+        }
+    }
+}
+
+/// How the two players' updates are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateScheme {
+    /// Both gradients at the same point and the same batch, then both steps.
+    #[default]
+    Simultaneous,
+    /// The discriminator steps first; the generator then sees the updated discriminator.
+    Alternating,
+}
+
+/// An optimiser, chosen by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// SGD with heavy-ball momentum (PyTorch convention: buf = m buf + g; p -= lr buf).
+    /// Negative momentum is allowed (Gidel et al. 2019).
+    Sgd(SgdConfig),
+    /// Adam with bias correction; beta1 may be negative.
+    Adam(AdamConfig),
+    /// RMSProp: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps).
+    Rmsprop(RmspropConfig),
+}
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adam(AdamConfig::default())
+    }
+}
+impl OptimizerConfig {
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr,
+            OptimizerConfig::Adam(c) => c.lr,
+            OptimizerConfig::Rmsprop(c) => c.lr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SgdConfig {
+    pub lr: f64,
+    pub momentum: f64,
+}
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RmspropConfig {
+    pub lr: f64,
+    pub alpha: f64,
+    pub eps: f64,
+}
+impl Default for RmspropConfig {
+    fn default() -> Self {
+        RmspropConfig {
+            lr: 1e-4,
+            alpha: 0.99,
+            eps: 1e-8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub batch: usize,
+    pub update: UpdateScheme,
+    /// Discriminator updates per step (the last one is simultaneous with the generator's
+    /// under `simultaneous`).
+    pub n_critic: usize,
+    pub opt_g: OptimizerConfig,
+    pub opt_d: OptimizerConfig,
+    /// A loss whose magnitude exceeds this (or is not finite) marks the trial diverged.
+    pub diverge_above: f64,
+}
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch: 64,
+            update: UpdateScheme::Simultaneous,
+            n_critic: 1,
+            opt_g: OptimizerConfig::default(),
+            opt_d: OptimizerConfig::default(),
+            diverge_above: 1e6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Write a row of metrics.csv every this many steps.
+    pub every: u64,
+    /// Measure mode coverage (mixtures) every this many steps, and at the end.
+    pub modes_every: u64,
+    /// Generated samples used for mode coverage.
+    pub eval_samples: usize,
+}
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig {
+            every: 1,
+            modes_every: 500,
+            eval_samples: 2000,
+        }
+    }
+}

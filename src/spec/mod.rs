@@ -1,0 +1,432 @@
+//! Experiment files: a base configuration plus sweep axes, expanded into resolved trials.
+//!
+//! ```toml
+//! [study]
+//! name = "quickstart"
+//!
+//! [base]                      # overrides of the defaults in `config::TrialConfig`
+//! steps = 2000
+//! data = { kind = "ring", modes = 8, radius = 2.0, std = 0.02 }
+//!
+//! [sweep]                     # a grid over dotted keys; the first key varies slowest
+//! "objective.loss" = ["non_saturating", "wgan_gp"]
+//! seed = [0, 1]
+//! ```
+//! Everything is checked before anything is written: syntax, unknown keys, types, ranges and
+//! the files a trial reads. Errors name the file, the key and (where known) the line.
+
+pub mod catalogue;
+pub mod config;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use config::*;
+use toml::{Table, Value};
+
+use crate::error::ConfigError;
+
+/// A whole study, expanded and validated.
+#[derive(Debug, Clone)]
+pub struct Study {
+    /// Name of the study (from `[study] name`, else the file stem).
+    pub name: String,
+    pub description: String,
+    /// The experiment file it came from.
+    pub file: PathBuf,
+    /// The swept dotted keys, in file order.
+    pub swept_keys: Vec<String>,
+    pub trials: Vec<PlannedTrial>,
+}
+
+/// One point of the sweep grid.
+#[derive(Debug, Clone)]
+pub struct PlannedTrial {
+    /// Directory name of the trial, unique in the study.
+    pub name: String,
+    /// The value of every swept key for this trial, in `Study::swept_keys` order.
+    pub swept: Vec<Value>,
+    pub config: TrialConfig,
+}
+
+/// Reads and validates an experiment file.
+pub fn load(path: &Path) -> Result<Study, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        key: String::new(),
+        line: None,
+        message: format!("cannot read the experiment file: {e}"),
+    })?;
+    parse(&text, path)
+}
+
+/// Validates experiment-file text; `path` names the file in errors and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
+    let err = |key: &str, message: String| ConfigError {
+        file: path.to_path_buf(),
+        key: key.to_string(),
+        line: line_of(text, key),
+        message,
+    };
+    let root: Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+        file: path.to_path_buf(),
+        key: String::new(),
+        line: e.span().map(|s| line_at(text, s.start)),
+        message: format!("not valid TOML: {}", e.message().trim()),
+    })?;
+
+    for key in root.keys() {
+        if !["study", "base", "sweep"].contains(&key.as_str()) {
+            return Err(err(
+                key,
+                "unknown top-level key; allowed: `study`, `base`, `sweep`".into(),
+            ));
+        }
+    }
+
+    let (name, description) = study_meta(root.get("study"), path).map_err(|(k, m)| err(&k, m))?;
+    let base = match root.get("base") {
+        None => Table::new(),
+        Some(Value::Table(t)) => t.clone(),
+        Some(_) => return Err(err("base", "must be a table of configuration keys".into())),
+    };
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    // The base alone must be a valid configuration, so that its errors name `base.KEY`.
+    let base_config = deserialize(&base).map_err(|(k, m)| err(&format!("base.{k}"), m))?;
+    if let Err((k, m)) = validate::check(&base_config) {
+        if !k.is_empty() && !swept_prefix_of(root.get("sweep"), &k) {
+            return Err(err(&format!("base.{k}"), m));
+        }
+    }
+
+    let axes = sweep_axes(root.get("sweep")).map_err(|(k, m)| err(&k, m))?;
+    let swept_keys: Vec<String> = axes.iter().map(|(k, _)| k.clone()).collect();
+
+    let mut trials = Vec::new();
+    for (index, point) in grid(&axes).into_iter().enumerate() {
+        let mut table = base.clone();
+        for (key, value) in swept_keys.iter().zip(&point) {
+            set_path(&mut table, key, value.clone())
+                .map_err(|m| err(&format!("sweep.\"{key}\""), m))?;
+        }
+        let blame = |k: &str| match swept_keys
+            .iter()
+            .find(|s| k == *s || k.starts_with(&format!("{s}.")))
+        {
+            Some(s) => format!("sweep.\"{s}\""),
+            None => format!("base.{k}"),
+        };
+        let mut config = deserialize(&table).map_err(|(k, m)| {
+            let value = describe_point(&swept_keys, &point);
+            err(&blame(&k), format!("{m} (in the trial {value})"))
+        })?;
+        validate::check(&config).map_err(|(k, m)| err(&blame(&k), m))?;
+        resolve_paths(&mut config, &base_dir).map_err(|(k, m)| err(&blame(&k), m))?;
+        trials.push(PlannedTrial {
+            name: trial_name(index, &swept_keys, &point),
+            swept: point,
+            config,
+        });
+    }
+
+    Ok(Study {
+        name,
+        description,
+        file: path.to_path_buf(),
+        swept_keys,
+        trials,
+    })
+}
+
+fn study_meta(value: Option<&Value>, path: &Path) -> Result<(String, String), (String, String)> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("study")
+        .to_string();
+    let Some(value) = value else {
+        return Ok((stem, String::new()));
+    };
+    let Value::Table(t) = value else {
+        return Err((
+            "study".into(),
+            "must be a table with `name` and `description`".into(),
+        ));
+    };
+    for k in t.keys() {
+        if k != "name" && k != "description" {
+            return Err((
+                format!("study.{k}"),
+                "unknown key; allowed: `name`, `description`".into(),
+            ));
+        }
+    }
+    let name = match t.get("name") {
+        None => stem,
+        Some(Value::String(s)) if is_safe_name(s) => s.clone(),
+        Some(_) => {
+            return Err((
+                "study.name".into(),
+                "must be a non-empty string of letters, digits, `_`, `-` or `.`".into(),
+            ))
+        }
+    };
+    let description = match t.get("description") {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(("study.description".into(), "must be a string".into())),
+    };
+    Ok((name, description))
+}
+
+fn is_safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Deserializes a configuration table, returning the dotted path of the failing key.
+fn deserialize(table: &Table) -> Result<TrialConfig, (String, String)> {
+    serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        (path, e.inner().to_string())
+    })
+}
+
+fn sweep_axes(value: Option<&Value>) -> Result<Vec<(String, Vec<Value>)>, (String, String)> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let Value::Table(t) = value else {
+        return Err((
+            "sweep".into(),
+            "must be a table of `\"dotted.key\" = [values]`".into(),
+        ));
+    };
+    let mut axes = Vec::new();
+    for (key, values) in t {
+        let here = format!("sweep.\"{key}\"");
+        match values {
+            Value::Array(a) if !a.is_empty() => axes.push((key.clone(), a.clone())),
+            Value::Array(_) => return Err((here, "a sweep axis needs at least one value".into())),
+            Value::Table(_) => {
+                return Err((
+                    here,
+                    "a sweep axis is an array of values; write nested keys quoted and dotted, e.g. \"train.opt_d.lr\" = [1e-4, 1e-3]".into(),
+                ))
+            }
+            _ => return Err((here, "a sweep axis must be an array of values, e.g. [1, 2]".into())),
+        }
+    }
+    Ok(axes)
+}
+
+/// Whether `key` lies under one of the swept keys (so the sweep overrides it).
+fn swept_prefix_of(sweep: Option<&Value>, key: &str) -> bool {
+    match sweep {
+        Some(Value::Table(t)) => t
+            .keys()
+            .any(|s| key == s || key.starts_with(&format!("{s}."))),
+        _ => false,
+    }
+}
+
+/// The cartesian product of the axes, first axis slowest.
+fn grid(axes: &[(String, Vec<Value>)]) -> Vec<Vec<Value>> {
+    let mut points = vec![Vec::new()];
+    for (_, values) in axes {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push(v.clone());
+                    q
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+fn set_path(table: &mut Table, dotted: &str, value: Value) -> Result<(), String> {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err("a sweep key is a dotted path such as \"train.opt_d.lr\"".into());
+    }
+    let mut here = table;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            here.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let next = here
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        here = match next {
+            Value::Table(t) => t,
+            _ => {
+                return Err(format!(
+                    "`{}` is not a table, so it has no key `{}`",
+                    parts[..=i].join("."),
+                    parts[i + 1]
+                ))
+            }
+        };
+    }
+    Ok(())
+}
+
+fn describe_point(keys: &[String], point: &[Value]) -> String {
+    keys.iter()
+        .zip(point)
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `003-wgan_gp-1`: the index keeps names unique and ordered, the values make them readable.
+fn trial_name(index: usize, _keys: &[String], point: &[Value]) -> String {
+    let mut name = format!("{index:03}");
+    for v in point {
+        let raw = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let clean: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(24)
+            .collect();
+        name.push('-');
+        name.push_str(&clean);
+    }
+    name
+}
+
+/// Makes data paths absolute (relative to the experiment file) and checks they can be read.
+fn resolve_paths(config: &mut TrialConfig, base_dir: &Path) -> Result<(), (String, String)> {
+    if let DataConfig::Csv(csv) = &mut config.data {
+        let p = PathBuf::from(&csv.path);
+        let full = if p.is_absolute() { p } else { base_dir.join(p) };
+        crate::data::table::check_csv(&full).map_err(|m| ("data.path".to_string(), m))?;
+        let full = full.canonicalize().unwrap_or(full);
+        csv.path = full.to_string_lossy().into_owned();
+    }
+    Ok(())
+}
+
+/// The 1-based line of a dotted key (`base.train.batch`, `sweep."objective.loss"`), found
+/// by walking the spanned parse of the file; the deepest key found wins.
+pub fn line_of(text: &str, dotted: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let parts = split_key(dotted);
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable = doc.get_ref();
+    let mut found = None;
+    for part in parts {
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part)?;
+        found = Some(line_at(text, k.span().start));
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    found
+}
+
+fn split_key(dotted: &str) -> Vec<String> {
+    // `sweep."a.b"` keeps the quoted part whole.
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in dotted.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    parts
+}
+
+fn line_at(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn study(text: &str) -> Study {
+        parse(text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn sweep_expands_to_the_grid_first_axis_slowest() {
+        let s = study(
+            "[base]\nsteps = 3\n[sweep]\n\"objective.loss\" = [\"minimax\", \"wgan_gp\"]\nseed = [0, 1, 2]\n",
+        );
+        assert_eq!(s.swept_keys, vec!["objective.loss", "seed"]);
+        assert_eq!(s.trials.len(), 6);
+        let got: Vec<(Loss, u64)> = s
+            .trials
+            .iter()
+            .map(|t| (t.config.objective.loss, t.config.seed))
+            .collect();
+        assert_eq!(got[0], (Loss::Minimax, 0));
+        assert_eq!(got[2], (Loss::Minimax, 2));
+        assert_eq!(got[3], (Loss::WganGp, 0));
+        assert_eq!(got[5], (Loss::WganGp, 2));
+        assert!(s.trials.iter().all(|t| t.config.steps == 3));
+        assert_eq!(s.trials[4].name, "004-wgan_gp-1");
+        let mut names: Vec<_> = s.trials.iter().map(|t| t.name.clone()).collect();
+        names.dedup();
+        assert_eq!(names.len(), 6);
+    }
+
+    #[test]
+    fn no_sweep_is_one_trial_with_the_defaults_filled_in() {
+        let s = study("[study]\nname = \"one\"\n");
+        assert_eq!(s.name, "one");
+        assert_eq!(s.trials.len(), 1);
+        assert_eq!(s.trials[0].config, TrialConfig::default());
+    }
+
+    #[test]
+    fn nested_sweep_keys_reach_tagged_sections() {
+        let s = study(
+            "[base.train.opt_d]\nkind = \"sgd\"\nlr = 0.1\n[sweep]\n\"train.opt_d.momentum\" = [-0.5, 0.0, 0.5]\n",
+        );
+        let m: Vec<f64> = s
+            .trials
+            .iter()
+            .map(|t| match &t.config.train.opt_d {
+                OptimizerConfig::Sgd(c) => c.momentum,
+                _ => f64::NAN,
+            })
+            .collect();
+        assert_eq!(m, vec![-0.5, 0.0, 0.5]);
+    }
+
+    #[test]
+    fn line_of_finds_nested_and_quoted_keys() {
+        let text =
+            "[base]\nsteps = 3\n[base.train]\nbatch = 0\n[sweep]\n\"objective.loss\" = [\"x\"]\n";
+        assert_eq!(line_of(text, "base.train.batch"), Some(4));
+        assert_eq!(line_of(text, "sweep.\"objective.loss\""), Some(6));
+        assert_eq!(line_of(text, "base.steps"), Some(2));
+    }
+}

@@ -1,0 +1,161 @@
+//! Range checks on a resolved configuration. Each failure is (dotted key, what is allowed).
+
+use super::config::*;
+
+type Check = Result<(), (String, String)>;
+
+fn fail(key: &str, msg: impl Into<String>) -> Check {
+    Err((key.to_string(), msg.into()))
+}
+
+fn positive(key: &str, v: f64) -> Check {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        fail(key, format!("must be a finite number > 0, got {v}"))
+    }
+}
+
+fn non_negative(key: &str, v: f64) -> Check {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        fail(key, format!("must be a finite number >= 0, got {v}"))
+    }
+}
+
+fn finite(key: &str, v: f64) -> Check {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        fail(key, format!("must be a finite number, got {v}"))
+    }
+}
+
+fn open_unit(key: &str, v: f64, lo_closed: bool) -> Check {
+    let ok = if lo_closed {
+        (0.0..1.0).contains(&v)
+    } else {
+        v > -1.0 && v < 1.0
+    };
+    if ok {
+        Ok(())
+    } else if lo_closed {
+        fail(key, format!("must lie in [0, 1), got {v}"))
+    } else {
+        fail(key, format!("must lie in (-1, 1), got {v}"))
+    }
+}
+
+fn count(key: &str, v: usize, min: usize, max: usize) -> Check {
+    if (min..=max).contains(&v) {
+        Ok(())
+    } else {
+        fail(
+            key,
+            format!("must be an integer in [{min}, {max}], got {v}"),
+        )
+    }
+}
+
+/// Checks every range the code relies on; the first failure is returned.
+pub(crate) fn check(c: &TrialConfig) -> Check {
+    if c.steps == 0 || c.steps > 1_000_000_000 {
+        fail(
+            "steps",
+            format!("must be an integer in [1, 1000000000], got {}", c.steps),
+        )?;
+    }
+    if c.backend == BackendKind::Cuda && !cfg!(feature = "cuda") {
+        fail(
+            "backend",
+            "`cuda` needs ganlab built with `--features cuda`; allowed here: `cpu`",
+        )?;
+    }
+    check_data(&c.data)?;
+    count("latent.dim", c.latent.dim, 1, 4096)?;
+    match &c.generator {
+        GeneratorConfig::Mlp(m) => check_mlp("generator", m)?,
+        GeneratorConfig::Dirac(s) => finite("generator.init", s.init)?,
+    }
+    match &c.discriminator {
+        DiscriminatorConfig::Mlp(m) => check_mlp("discriminator", m)?,
+        DiscriminatorConfig::Linear(s) => finite("discriminator.init", s.init)?,
+    }
+    let o = &c.objective;
+    positive("objective.clip", o.clip)?;
+    non_negative("objective.gp_weight", o.gp_weight)?;
+    non_negative("objective.reg_weight", o.reg_weight)?;
+    let t = &c.train;
+    count("train.batch", t.batch, 1, 1 << 20)?;
+    count("train.n_critic", t.n_critic, 1, 1000)?;
+    positive("train.diverge_above", t.diverge_above)?;
+    check_optimizer("train.opt_g", &t.opt_g)?;
+    check_optimizer("train.opt_d", &t.opt_d)?;
+    let r = &c.record;
+    if r.every == 0 {
+        fail("record.every", "must be an integer >= 1")?;
+    }
+    if r.modes_every == 0 {
+        fail("record.modes_every", "must be an integer >= 1")?;
+    }
+    count("record.eval_samples", r.eval_samples, 1, 1 << 22)?;
+    Ok(())
+}
+
+fn check_data(d: &DataConfig) -> Check {
+    match d {
+        DataConfig::Dirac(x) => finite("data.at", x.at),
+        DataConfig::Mixture1d(x) => {
+            count("data.modes", x.modes, 1, 10_000)?;
+            non_negative("data.spread", x.spread)?;
+            positive("data.std", x.std)
+        }
+        DataConfig::Ring(x) => {
+            count("data.modes", x.modes, 1, 10_000)?;
+            positive("data.radius", x.radius)?;
+            positive("data.std", x.std)
+        }
+        DataConfig::Grid(x) => {
+            count("data.side", x.side, 1, 100)?;
+            positive("data.spacing", x.spacing)?;
+            positive("data.std", x.std)
+        }
+        DataConfig::SwissRoll(x) => {
+            non_negative("data.noise", x.noise)?;
+            positive("data.scale", x.scale)
+        }
+        DataConfig::Regression(x) => {
+            positive("data.range", x.range)?;
+            non_negative("data.noise", x.noise)
+        }
+        DataConfig::Csv(x) => {
+            if x.path.is_empty() {
+                fail("data.path", "must name a CSV file of numeric columns")
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn check_mlp(player: &str, m: &MlpConfig) -> Check {
+    count(&format!("{player}.depth"), m.depth, 0, 64)?;
+    count(&format!("{player}.width"), m.width, 1, 1 << 16)
+}
+
+fn check_optimizer(key: &str, o: &OptimizerConfig) -> Check {
+    positive(&format!("{key}.lr"), o.lr())?;
+    match o {
+        OptimizerConfig::Sgd(s) => open_unit(&format!("{key}.momentum"), s.momentum, false),
+        OptimizerConfig::Adam(a) => {
+            open_unit(&format!("{key}.beta1"), a.beta1, false)?;
+            open_unit(&format!("{key}.beta2"), a.beta2, true)?;
+            positive(&format!("{key}.eps"), a.eps)
+        }
+        OptimizerConfig::Rmsprop(r) => {
+            open_unit(&format!("{key}.alpha"), r.alpha, true)?;
+            positive(&format!("{key}.eps"), r.eps)
+        }
+    }
+}

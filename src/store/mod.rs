@@ -1,0 +1,318 @@
+//! The study directory (SPEC section 6) and safe writes.
+//!
+//! Layout under OUT: `experiment.toml` (the file the study came from), `trials.csv`, and per
+//! trial `TRIAL/config.toml`, `TRIAL/status.toml`, `TRIAL/metrics.csv`, `TRIAL/modes.csv`.
+//! Tables are written to `NAME.partial` while a trial runs and renamed when it ends, and
+//! every other file is replaced by rename, so a killed run never leaves a truncated table
+//! under a final name.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::probe::modes::ModeCoverage;
+use crate::spec::TrialConfig;
+use crate::train::trial::TrialSink;
+
+/// burn's version, recorded with every trial.
+pub const BURN_VERSION: &str = "0.21.0";
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Status values of SPEC section 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Done,
+    Diverged,
+    Failed,
+    Running,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Diverged => "diverged",
+            Status::Failed => "failed",
+            Status::Running => "running",
+        }
+    }
+    /// Whether a re-run skips the trial.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Done | Status::Diverged)
+    }
+}
+
+/// A final figure of a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+}
+
+/// `TRIAL/status.toml`: what a trial is, where it got, and with which software.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialStatus {
+    pub status: Status,
+    pub seed: u64,
+    /// Steps whose updates were applied.
+    pub steps: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged_at: Option<u64>,
+    pub wall_time_s: f64,
+    pub ganlab_version: String,
+    pub burn_version: String,
+    pub backend: String,
+    pub precision: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub finals: Vec<Figure>,
+}
+
+impl TrialStatus {
+    /// A status for a trial that is starting.
+    pub fn running(cfg: &TrialConfig) -> Self {
+        TrialStatus {
+            status: Status::Running,
+            seed: cfg.seed,
+            steps: 0,
+            diverged_at: None,
+            wall_time_s: 0.0,
+            ganlab_version: env!("CARGO_PKG_VERSION").into(),
+            burn_version: BURN_VERSION.into(),
+            backend: format!("{:?}", cfg.backend).to_lowercase(),
+            precision: format!("{:?}", cfg.precision).to_lowercase(),
+            error: None,
+            finals: Vec::new(),
+        }
+    }
+}
+
+/// A trial's directory.
+#[derive(Debug, Clone)]
+pub struct TrialDir {
+    pub path: PathBuf,
+}
+
+impl TrialDir {
+    pub fn new(study_root: &Path, name: &str) -> Self {
+        TrialDir {
+            path: study_root.join(name),
+        }
+    }
+
+    /// The recorded configuration, if the directory has one that parses.
+    pub fn read_config(&self) -> Option<TrialConfig> {
+        let text = fs::read_to_string(self.path.join("config.toml")).ok()?;
+        toml::from_str(&text).ok()
+    }
+
+    /// The recorded status, if any.
+    pub fn read_status(&self) -> Option<TrialStatus> {
+        let text = fs::read_to_string(self.path.join("status.toml")).ok()?;
+        toml::from_str(&text).ok()
+    }
+
+    /// Starts the trial afresh: clears earlier partial tables, writes config and status.
+    pub fn start(&self, cfg: &TrialConfig) -> anyhow::Result<()> {
+        fs::create_dir_all(&self.path)
+            .with_context(|| format!("cannot create {}", self.path.display()))?;
+        for name in [
+            "metrics.csv",
+            "modes.csv",
+            "metrics.csv.partial",
+            "modes.csv.partial",
+        ] {
+            let p = self.path.join(name);
+            if p.exists() {
+                fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+            }
+        }
+        let text =
+            toml::to_string_pretty(cfg).context("cannot serialise the trial configuration")?;
+        write_atomic(&self.path.join("config.toml"), text.as_bytes())?;
+        self.write_status(&TrialStatus::running(cfg))
+    }
+
+    pub fn write_status(&self, s: &TrialStatus) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(s).context("cannot serialise the trial status")?;
+        write_atomic(&self.path.join("status.toml"), text.as_bytes())
+    }
+}
+
+/// Streams a running trial's tables to `NAME.partial` files.
+pub struct CsvSink {
+    dir: PathBuf,
+    /// Values computed in f32 are written with f32's shortest representation.
+    single: bool,
+    metrics: Option<csv::Writer<BufWriter<File>>>,
+    modes: Option<csv::Writer<BufWriter<File>>>,
+}
+
+fn fmt(v: f64) -> String {
+    // Rust prints the shortest string that reads back to the same f64; NaN and inf as
+    // `NaN` and `inf`, which pandas and polars read.
+    v.to_string()
+}
+
+fn fmt_in(v: f64, single: bool) -> String {
+    if single {
+        (v as f32).to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+fn writer(path: &Path) -> anyhow::Result<csv::Writer<BufWriter<File>>> {
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(csv::Writer::from_writer(BufWriter::new(f)))
+}
+
+impl CsvSink {
+    /// A sink writing into `dir`; `single`: the trial computes in f32.
+    pub fn new(dir: &Path, single: bool) -> Self {
+        CsvSink {
+            dir: dir.to_path_buf(),
+            single,
+            metrics: None,
+            modes: None,
+        }
+    }
+
+    /// Flushes the tables and gives them their final names.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        for (w, name) in [
+            (self.metrics.take(), "metrics.csv"),
+            (self.modes.take(), "modes.csv"),
+        ] {
+            if let Some(w) = w {
+                let inner = w
+                    .into_inner()
+                    .map_err(|e| anyhow::anyhow!("cannot flush {name}: {}", e.error()))?;
+                let file = inner
+                    .into_inner()
+                    .map_err(|e| anyhow::anyhow!("cannot flush {name}: {}", e.error()))?;
+                file.sync_all()?;
+                let partial = self.dir.join(format!("{name}.partial"));
+                fs::rename(&partial, self.dir.join(name))
+                    .with_context(|| format!("cannot rename {}", partial.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TrialSink for CsvSink {
+    fn metrics_header(&mut self, columns: &[String]) -> anyhow::Result<()> {
+        let mut w = writer(&self.dir.join("metrics.csv.partial"))?;
+        w.write_record(columns)?;
+        self.metrics = Some(w);
+        Ok(())
+    }
+
+    fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()> {
+        let w = self.metrics.as_mut().context("metrics row before header")?;
+        let mut fields = Vec::with_capacity(row.len());
+        fields.push((row[0] as u64).to_string());
+        fields.extend(row[1..].iter().map(|v| fmt_in(*v, self.single)));
+        w.write_record(&fields)?;
+        Ok(())
+    }
+
+    fn modes_row(&mut self, step: u64, m: &ModeCoverage) -> anyhow::Result<()> {
+        if self.modes.is_none() {
+            let mut w = writer(&self.dir.join("modes.csv.partial"))?;
+            w.write_record([
+                "step",
+                "modes_covered",
+                "modes_total",
+                "high_quality",
+                "reverse_kl",
+            ])?;
+            self.modes = Some(w);
+        }
+        let w = self.modes.as_mut().context("modes writer")?;
+        w.write_record([
+            step.to_string(),
+            m.modes_covered.to_string(),
+            m.modes_total.to_string(),
+            fmt(m.high_quality),
+            fmt(m.reverse_kl),
+        ])?;
+        Ok(())
+    }
+}
+
+/// One row of `trials.csv`.
+#[derive(Debug, Clone)]
+pub struct TrialRow {
+    pub trial: String,
+    /// Swept values as written in the experiment file, in the study's key order.
+    pub swept: Vec<String>,
+    pub status: TrialStatus,
+}
+
+/// Writes `trials.csv`: `trial`, the swept keys (but `seed`), `seed`, `status`, `steps`,
+/// `diverged_at`, `wall_time_s`, then the final figures (the union over trials, first-seen
+/// order; empty where a trial has none).
+pub fn write_trials_csv(
+    path: &Path,
+    swept_keys: &[String],
+    rows: &[TrialRow],
+) -> anyhow::Result<()> {
+    let keep: Vec<usize> = (0..swept_keys.len())
+        .filter(|&i| swept_keys[i] != "seed")
+        .collect();
+    let mut figures: Vec<String> = Vec::new();
+    for r in rows {
+        for f in &r.status.finals {
+            if !figures.contains(&f.name) {
+                figures.push(f.name.clone());
+            }
+        }
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["trial".to_string()];
+    header.extend(keep.iter().map(|&i| swept_keys[i].clone()));
+    header.extend(["seed", "status", "steps", "diverged_at", "wall_time_s"].map(String::from));
+    header.extend(figures.iter().cloned());
+    w.write_record(&header)?;
+    for r in rows {
+        let s = &r.status;
+        let mut rec = vec![r.trial.clone()];
+        rec.extend(keep.iter().map(|&i| r.swept[i].clone()));
+        rec.push(s.seed.to_string());
+        rec.push(s.status.as_str().into());
+        rec.push(s.steps.to_string());
+        rec.push(s.diverged_at.map(|d| d.to_string()).unwrap_or_default());
+        rec.push(fmt(s.wall_time_s));
+        for name in &figures {
+            rec.push(
+                s.finals
+                    .iter()
+                    .find(|f| &f.name == name)
+                    .map(|f| fmt(f.value))
+                    .unwrap_or_default(),
+            );
+        }
+        w.write_record(&rec)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("cannot write trials.csv: {}", e.error()))?;
+    write_atomic(path, &bytes)
+}

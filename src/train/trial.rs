@@ -1,0 +1,276 @@
+//! One trial from start to end: train, record, detect divergence.
+
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use super::{StepStats, Trainer};
+use crate::data::sample_latent;
+use crate::nets::Net;
+use crate::probe::modes::{mode_coverage, ModeCoverage};
+use crate::rng::{stream, Stream};
+use crate::spec::{BackendKind, Loss, Precision, TrialConfig};
+
+/// Where a running trial's records go.
+pub trait TrialSink {
+    /// Called once, before any row, with the columns of `metrics.csv`.
+    fn metrics_header(&mut self, columns: &[String]) -> anyhow::Result<()>;
+    /// One row of `metrics.csv`, in header order.
+    fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()>;
+    /// One row of `modes.csv`.
+    fn modes_row(&mut self, step: u64, coverage: &ModeCoverage) -> anyhow::Result<()>;
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    /// A loss or gradient norm was not finite or exceeded `train.diverge_above`.
+    Diverged {
+        at_step: u64,
+    },
+}
+
+/// A finished trial's summary.
+#[derive(Debug, Clone)]
+pub struct TrialOutcome {
+    pub ending: Ending,
+    /// Steps whose updates were applied.
+    pub steps_done: u64,
+    /// Final figures for `trials.csv`: the last recorded metrics and the last mode coverage.
+    pub finals: Vec<(String, f64)>,
+    pub wall_time_s: f64,
+}
+
+/// Runs a trial on the backend and precision its configuration names.
+pub fn run_configured(
+    cfg: &TrialConfig,
+    sink: &mut dyn TrialSink,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<TrialOutcome> {
+    match (cfg.backend, cfg.precision) {
+        (BackendKind::Cpu, Precision::F32) => {
+            run::<crate::backend::CpuF32>(cfg, crate::backend::CPU_F32, sink, progress)
+        }
+        (BackendKind::Ndarray, Precision::F32) => {
+            run::<crate::backend::NdArrayF32>(cfg, crate::backend::CPU, sink, progress)
+        }
+        (BackendKind::Cpu | BackendKind::Ndarray, Precision::F64) => {
+            run::<crate::backend::CpuF64>(cfg, crate::backend::CPU, sink, progress)
+        }
+        #[cfg(feature = "cuda")]
+        (BackendKind::Cuda, Precision::F32) => {
+            run::<burn::backend::Autodiff<crate::backend::Cuda<f32>>>(
+                cfg,
+                crate::backend::CudaDevice::default(),
+                sink,
+                progress,
+            )
+        }
+        #[cfg(feature = "cuda")]
+        (BackendKind::Cuda, Precision::F64) => {
+            run::<burn::backend::Autodiff<crate::backend::Cuda<f64>>>(
+                cfg,
+                crate::backend::CudaDevice::default(),
+                sink,
+                progress,
+            )
+        }
+        #[cfg(not(feature = "cuda"))]
+        (BackendKind::Cuda, _) => anyhow::bail!("this ganlab was built without the `cuda` feature"),
+    }
+}
+
+/// Column names of `metrics.csv` for a trainer.
+pub fn metrics_columns<B: AutodiffBackend>(t: &Trainer<B>) -> Vec<String> {
+    let mut c: Vec<String> = [
+        "step",
+        "loss_g",
+        "loss_d",
+        "d_real",
+        "d_fake",
+        "grad_norm_g",
+        "grad_norm_d",
+    ]
+    .map(String::from)
+    .to_vec();
+    c.extend(
+        t.generator
+            .specs
+            .iter()
+            .map(|s| format!("grad_norm_g/{}", s.name)),
+    );
+    c.extend(
+        t.discriminator
+            .specs
+            .iter()
+            .map(|s| format!("grad_norm_d/{}", s.name)),
+    );
+    if is_wasserstein(t.cfg.objective.loss) {
+        c.push("wasserstein".into());
+    }
+    c.push("lr_g".into());
+    c.push("lr_d".into());
+    if is_dirac_game(t) {
+        c.push("dist_to_equilibrium".into());
+    }
+    c.push("wall_time_s".into());
+    c
+}
+
+fn is_wasserstein(loss: Loss) -> bool {
+    matches!(loss, Loss::WganClip | Loss::WganGp)
+}
+
+fn is_dirac_game<B: AutodiffBackend>(t: &Trainer<B>) -> bool {
+    matches!(t.game.generator, Net::Constant { .. })
+        && matches!(t.game.discriminator, Net::Linear { .. })
+}
+
+/// Distance of (theta, psi) to the Dirac-GAN's equilibrium (theta = data point, psi = 0).
+fn dist_to_equilibrium<B: AutodiffBackend>(t: &Trainer<B>) -> f64 {
+    let at = match &t.cfg.data {
+        crate::spec::DataConfig::Dirac(d) => d.at,
+        _ => 0.0,
+    };
+    let (g, d) = t.parameter_values();
+    let theta: f64 = g.iter().flatten().map(|v| (v - at) * (v - at)).sum();
+    let psi: f64 = d.iter().flatten().map(|v| v * v).sum();
+    (theta + psi).sqrt()
+}
+
+fn metrics_row<B: AutodiffBackend>(
+    t: &Trainer<B>,
+    step: u64,
+    s: &StepStats,
+    wall: f64,
+) -> Vec<f64> {
+    let mut r = vec![
+        step as f64,
+        s.loss_g,
+        s.loss_d,
+        s.d_real,
+        s.d_fake,
+        s.grad_sq_g.iter().sum::<f64>().sqrt(),
+        s.grad_sq_d.iter().sum::<f64>().sqrt(),
+    ];
+    r.extend(s.grad_sq_g.iter().map(|v| v.sqrt()));
+    r.extend(s.grad_sq_d.iter().map(|v| v.sqrt()));
+    if is_wasserstein(t.cfg.objective.loss) {
+        r.push(s.d_real - s.d_fake);
+    }
+    r.push(t.opt_g.lr());
+    r.push(t.opt_d.lr());
+    if is_dirac_game(t) {
+        r.push(dist_to_equilibrium(t));
+    }
+    r.push(wall);
+    r
+}
+
+fn diverged(s: &StepStats, limit: f64) -> bool {
+    let bad = |v: f64| !v.is_finite() || v.abs() > limit;
+    bad(s.loss_g)
+        || bad(s.loss_d)
+        || s.grad_sq_g
+            .iter()
+            .chain(&s.grad_sq_d)
+            .any(|v| !v.is_finite())
+}
+
+fn coverage<B: AutodiffBackend>(t: &Trainer<B>) -> Option<ModeCoverage> {
+    let (centers, std) = t.data.mixture()?;
+    let n = t.cfg.record.eval_samples;
+    // A fixed evaluation latent set: every measurement of a trial sees the same z.
+    let z = sample_latent(
+        t.cfg.latent.prior,
+        &mut stream(t.cfg.seed, Stream::Eval),
+        n,
+        t.cfg.latent.dim,
+    );
+    let x = t.generate(z, n);
+    Some(mode_coverage(&x, t.data.dim(), centers, std))
+}
+
+/// Trains one trial on backend `B`, sending records to `sink` and step counts to `progress`.
+pub fn run<B: AutodiffBackend>(
+    cfg: &TrialConfig,
+    device: B::Device,
+    sink: &mut dyn TrialSink,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<TrialOutcome> {
+    let start = Instant::now();
+    let mut trainer = Trainer::<B>::new(cfg, device)?;
+    let columns = metrics_columns(&trainer);
+    sink.metrics_header(&columns)?;
+    let mut last_row: Vec<f64> = Vec::new();
+    let mut last_modes = None;
+    let mut ending = Ending::Done;
+    let mut steps_done = 0;
+    let mut unreported = 0;
+    for step in 0..cfg.steps {
+        if step % cfg.record.modes_every == 0 {
+            if let Some(m) = coverage(&trainer) {
+                sink.modes_row(step, &m)?;
+                last_modes = Some(m);
+            }
+        }
+        // Row values (dist_to_equilibrium) describe the point before this step's updates.
+        let before_dist = is_dirac_game(&trainer).then(|| dist_to_equilibrium(&trainer));
+        let stats = trainer.step();
+        let bad = diverged(&stats, cfg.train.diverge_above);
+        if bad || step % cfg.record.every == 0 || step + 1 == cfg.steps {
+            let mut row = metrics_row(&trainer, step, &stats, start.elapsed().as_secs_f64());
+            if let (Some(d), Some(i)) = (
+                before_dist,
+                columns.iter().position(|c| c == "dist_to_equilibrium"),
+            ) {
+                row[i] = d;
+            }
+            sink.metrics_row(&row)?;
+            last_row = row;
+        }
+        unreported += 1;
+        if unreported == 16 {
+            progress(unreported);
+            unreported = 0;
+        }
+        if bad {
+            ending = Ending::Diverged { at_step: step };
+            break;
+        }
+        steps_done = step + 1;
+    }
+    progress(unreported);
+    if ending == Ending::Done {
+        if let Some(m) = coverage(&trainer) {
+            sink.modes_row(cfg.steps, &m)?;
+            last_modes = Some(m);
+        }
+    }
+    let mut finals: Vec<(String, f64)> = columns
+        .iter()
+        .zip(&last_row)
+        .filter(|(c, _)| {
+            !matches!(c.as_str(), "step" | "wall_time_s" | "lr_g" | "lr_d") && !c.contains('/')
+        })
+        .map(|(c, v)| (c.clone(), *v))
+        .collect();
+    if is_dirac_game(&trainer) {
+        // After the last update, not before it.
+        if let Some(f) = finals.iter_mut().find(|(c, _)| c == "dist_to_equilibrium") {
+            f.1 = dist_to_equilibrium(&trainer);
+        }
+    }
+    if let Some(m) = last_modes {
+        finals.push(("modes_covered".into(), m.modes_covered as f64));
+        finals.push(("high_quality".into(), m.high_quality));
+        finals.push(("reverse_kl".into(), m.reverse_kl));
+    }
+    Ok(TrialOutcome {
+        ending,
+        steps_done,
+        finals,
+        wall_time_s: start.elapsed().as_secs_f64(),
+    })
+}

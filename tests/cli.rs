@@ -1,0 +1,525 @@
+//! End-to-end runs of the `ganlab` binary on small experiment files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ganlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A tiny study: ring-8, MLP 2x8, 2 losses x 2 seeds, 12 steps.
+const TINY: &str = r#"
+[study]
+name = "tiny"
+
+[base]
+steps = 12
+data = { kind = "ring", modes = 8, radius = 2.0, std = 0.02 }
+generator = { kind = "mlp", depth = 2, width = 8 }
+discriminator = { kind = "mlp", depth = 2, width = 8, activation = "leaky_relu" }
+record = { every = 3, modes_every = 5, eval_samples = 200 }
+train = { batch = 16 }
+
+[sweep]
+"objective.loss" = ["non_saturating", "wgan_gp"]
+seed = [0, 1]
+"#;
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, body).unwrap();
+    p
+}
+
+fn header(path: &Path) -> Vec<String> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.headers().unwrap().iter().map(String::from).collect()
+}
+
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    r.records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+/// All tables of a study with the wall-time columns dropped, for comparing runs.
+fn tables_without_time(out: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    files.push(out.join("trials.csv"));
+    let mut dirs: Vec<_> = fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        files.push(d.join("metrics.csv"));
+        files.push(d.join("modes.csv"));
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let h = header(&f);
+            let keep: Vec<usize> = (0..h.len()).filter(|&i| h[i] != "wall_time_s").collect();
+            let body = rows(&f)
+                .into_iter()
+                .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+                .collect();
+            (
+                f.to_string_lossy().replace(&*out.to_string_lossy(), ""),
+                body,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_writes_every_table_with_the_contract_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "tiny.toml", TINY);
+    let out = tmp.path().join("out");
+    let o = ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 trial(s) ran (4 done"), "{}", text(&o));
+
+    let h = header(&out.join("trials.csv"));
+    for c in [
+        "trial",
+        "objective.loss",
+        "seed",
+        "status",
+        "steps",
+        "diverged_at",
+        "loss_g",
+        "loss_d",
+        "modes_covered",
+        "high_quality",
+        "reverse_kl",
+    ] {
+        assert!(h.contains(&c.to_string()), "trials.csv lacks {c}: {h:?}");
+    }
+    let t = rows(&out.join("trials.csv"));
+    assert_eq!(t.len(), 4);
+    let status = h.iter().position(|c| c == "status").unwrap();
+    assert!(t.iter().all(|r| r[status] == "done"));
+
+    let trial = out.join("003-wgan_gp-1");
+    let m = header(&trial.join("metrics.csv"));
+    assert_eq!(
+        &m[..7],
+        &[
+            "step",
+            "loss_g",
+            "loss_d",
+            "d_real",
+            "d_fake",
+            "grad_norm_g",
+            "grad_norm_d"
+        ]
+    );
+    for c in [
+        "grad_norm_g/l0.w",
+        "grad_norm_g/l2.b",
+        "grad_norm_d/l1.w",
+        "wasserstein",
+        "lr_g",
+        "lr_d",
+        "wall_time_s",
+    ] {
+        assert!(m.contains(&c.to_string()), "metrics.csv lacks {c}: {m:?}");
+    }
+    // Rows every 3 steps, plus the last step.
+    let steps: Vec<String> = rows(&trial.join("metrics.csv"))
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(steps, ["0", "3", "6", "9", "11"]);
+    // The total norm is the Euclidean norm of the per-tensor norms.
+    for r in rows(&trial.join("metrics.csv")) {
+        let v: Vec<f64> = r.iter().map(|x| x.parse().unwrap()).collect();
+        let per: f64 = m
+            .iter()
+            .zip(&v)
+            .filter(|(c, _)| c.starts_with("grad_norm_g/"))
+            .map(|(_, x)| x * x)
+            .sum();
+        assert!((per.sqrt() - v[5]).abs() <= 1e-6 * v[5].max(1.0));
+    }
+    assert_eq!(
+        header(&trial.join("modes.csv")),
+        [
+            "step",
+            "modes_covered",
+            "modes_total",
+            "high_quality",
+            "reverse_kl"
+        ]
+    );
+    let modes: Vec<String> = rows(&trial.join("modes.csv"))
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(modes, ["0", "5", "10", "12"]);
+
+    let cfg = fs::read_to_string(trial.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("seed = 1") && cfg.contains("loss = \"wgan_gp\""),
+        "{cfg}"
+    );
+    let st = fs::read_to_string(trial.join("status.toml")).unwrap();
+    assert!(
+        st.contains("status = \"done\"") && st.contains("burn_version = \"0.21.0\""),
+        "{st}"
+    );
+    assert!(!trial.join("metrics.csv.partial").exists());
+    assert!(out.join("experiment.toml").exists());
+}
+
+#[test]
+fn running_again_skips_finished_trials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "tiny.toml", TINY);
+    let out = tmp.path().join("out");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    assert!(ganlab(&args).status.success());
+    let before = fs::read(out.join("000-non_saturating-0/metrics.csv")).unwrap();
+    let mtime = fs::metadata(out.join("000-non_saturating-0/metrics.csv"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let o = ganlab(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 trial(s) ran") && text(&o).contains("4 already finished"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        fs::read(out.join("000-non_saturating-0/metrics.csv")).unwrap(),
+        before
+    );
+    assert_eq!(
+        fs::metadata(out.join("000-non_saturating-0/metrics.csv"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+
+    // An unfinished trial (killed run) is run again; the finished ones are not.
+    let st = out.join("001-non_saturating-1/status.toml");
+    let s = fs::read_to_string(&st)
+        .unwrap()
+        .replace("status = \"done\"", "status = \"running\"");
+    fs::write(&st, s).unwrap();
+    let o = ganlab(&args);
+    assert!(
+        text(&o).contains("1 trial(s) ran") && text(&o).contains("3 already finished"),
+        "{}",
+        text(&o)
+    );
+
+    // A changed file must not silently mix with old results.
+    let changed = write(
+        tmp.path(),
+        "tiny.toml",
+        &TINY.replace("steps = 12", "steps = 13"),
+    );
+    let o = ganlab(&[
+        "run",
+        changed.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("different configuration"), "{}", text(&o));
+}
+
+#[test]
+fn two_jobs_give_the_same_numbers_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "tiny.toml", TINY);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--quiet"
+    ])
+    .status
+    .success());
+    assert!(ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--quiet"
+    ])
+    .status
+    .success());
+    let (ta, tb) = (tables_without_time(&a), tables_without_time(&b));
+    assert_eq!(ta.len(), 9);
+    assert_eq!(ta, tb);
+}
+
+#[test]
+fn a_diverging_trial_is_recorded_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = r#"
+[base]
+steps = 50
+generator = { kind = "mlp", width = 8 }
+discriminator = { kind = "mlp", width = 8 }
+objective = { loss = "least_squares" }
+train = { batch = 16, diverge_above = 1e4, opt_d = { kind = "sgd", lr = 1e-3 }, opt_g = { kind = "sgd", lr = 1e-3 } }
+[sweep]
+"train.opt_d.lr" = [1e-3, 50.0]
+"#;
+    let file = write(tmp.path(), "div.toml", body);
+    let out = tmp.path().join("out");
+    let o = ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let h = header(&out.join("trials.csv"));
+    let t = rows(&out.join("trials.csv"));
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    assert_eq!(t[0][col("status")], "done");
+    assert_eq!(t[1][col("status")], "diverged", "{t:?}");
+    let at: u64 = t[1][col("diverged_at")].parse().unwrap();
+    assert!(at < 50);
+    assert_eq!(t[1][col("steps")], at.to_string());
+    // The step where it happened is the last row of its metrics.
+    let m = rows(&out.join("001-50.0/metrics.csv"));
+    assert_eq!(m.last().unwrap()[0], at.to_string());
+}
+
+/// (what is wrong, file body, texts the message must contain)
+fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
+    let csv_bad = write(dir, "bad.csv", "a,b\n1,2\n3,x\n");
+    vec![
+        (
+            "toml syntax",
+            "[base\nsteps = 3\n".into(),
+            vec!["not valid TOML".into(), ":1".into()],
+        ),
+        (
+            "unknown top-level key",
+            "[study]\nname = \"x\"\n[bas]\nsteps = 3\n".into(),
+            vec![
+                "`bas`".into(),
+                ":3".into(),
+                "allowed: `study`, `base`, `sweep`".into(),
+            ],
+        ),
+        (
+            "unknown nested key",
+            "[base.train]\nbatchsize = 3\n".into(),
+            vec![
+                "base.train".into(),
+                "unknown field `batchsize`".into(),
+                "`batch`".into(),
+            ],
+        ),
+        (
+            "wrong type",
+            "[base]\nsteps = \"many\"\n".into(),
+            vec!["base.steps".into(), ":2".into(), "invalid type".into()],
+        ),
+        (
+            "negative learning rate",
+            "[base.train.opt_d]\nkind = \"adam\"\nlr = -0.1\n".into(),
+            vec!["base.train.opt_d.lr".into(), ":3".into(), "> 0".into()],
+        ),
+        (
+            "zero batch",
+            "[base]\ntrain = { batch = 0 }\n".into(),
+            vec!["base.train.batch".into(), "[1, ".into()],
+        ),
+        (
+            "zero steps",
+            "[base]\nsteps = 0\n".into(),
+            vec!["base.steps".into(), "[1, ".into()],
+        ),
+        (
+            "missing data file",
+            "[base]\ndata = { kind = \"csv\", path = \"nowhere.csv\" }\n".into(),
+            vec!["base.data.path".into(), "does not exist".into()],
+        ),
+        (
+            "non-numeric data file",
+            format!(
+                "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
+                csv_bad.display()
+            ),
+            vec!["base.data.path".into(), "not a number".into()],
+        ),
+        (
+            "unknown loss",
+            "[base.objective]\nloss = \"wgan_xx\"\n".into(),
+            vec![
+                "base.objective.loss".into(),
+                "unknown variant `wgan_xx`".into(),
+                "wgan_gp".into(),
+            ],
+        ),
+        (
+            "key of another data kind",
+            "[base.data]\nkind = \"ring\"\nside = 5\n".into(),
+            vec!["base.data".into(), "unknown field `side`".into()],
+        ),
+        (
+            "momentum out of range",
+            "[base.train.opt_g]\nkind = \"sgd\"\nmomentum = 1.5\n".into(),
+            vec!["base.train.opt_g.momentum".into(), "(-1, 1)".into()],
+        ),
+        (
+            "sweep axis not an array",
+            "[sweep]\nseed = 3\n".into(),
+            vec!["sweep.\"seed\"".into(), ":2".into(), "array".into()],
+        ),
+        (
+            "empty sweep axis",
+            "[sweep]\nseed = []\n".into(),
+            vec!["sweep.\"seed\"".into(), "at least one value".into()],
+        ),
+        (
+            "unknown sweep key",
+            "[sweep]\n\"train.nope\" = [1]\n".into(),
+            vec!["sweep.\"train.nope\"".into(), "unknown field `nope`".into()],
+        ),
+        (
+            "bad sweep value",
+            "[sweep]\n\"train.batch\" = [32, -4]\n".into(),
+            vec!["sweep.\"train.batch\"".into(), "train.batch = -4".into()],
+        ),
+        (
+            "out-of-range sweep value",
+            "[sweep]\n\"objective.clip\" = [0.01, 0.0]\n".into(),
+            vec!["sweep.\"objective.clip\"".into(), "> 0".into()],
+        ),
+        (
+            "non-finite value",
+            "[base]\nobjective = { gp_weight = nan }\n".into(),
+            vec!["base.objective.gp_weight".into(), "finite".into()],
+        ),
+        (
+            "bad study name",
+            "[study]\nname = \"../up\"\n".into(),
+            vec!["study.name".into(), "letters, digits".into()],
+        ),
+    ]
+}
+
+#[test]
+fn bad_experiment_files_fail_with_a_message_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (what, body, wants)) in bad_files(tmp.path()).into_iter().enumerate() {
+        let file = write(tmp.path(), &format!("bad{i}.toml"), &body);
+        let out = tmp.path().join(format!("out{i}"));
+        for cmd in ["validate", "run"] {
+            let mut args = vec![cmd, file.to_str().unwrap()];
+            if cmd == "run" {
+                args.extend(["--out", out.to_str().unwrap()]);
+            }
+            let o = ganlab(&args);
+            let msg = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{what}: {msg}");
+            assert!(
+                msg.contains(&format!("bad{i}.toml")),
+                "{what}: the message names no file: {msg}"
+            );
+            for w in &wants {
+                assert!(
+                    msg.contains(w.as_str()),
+                    "{what}: `{w}` missing from: {msg}"
+                );
+            }
+            assert!(!msg.contains("panicked"), "{what}: {msg}");
+            assert!(!out.exists(), "{what}: output was written");
+        }
+    }
+    let o = ganlab(&["validate", tmp.path().join("absent.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("absent.toml") && text(&o).contains("cannot read"));
+}
+
+#[test]
+fn validate_lists_the_trials_and_list_names_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "tiny.toml", TINY);
+    let o = ganlab(&["validate", file.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(
+        text(&o).contains("4 trial(s)") && text(&o).contains("003-wgan_gp-1"),
+        "{}",
+        text(&o)
+    );
+    let o = ganlab(&["list"]);
+    for name in [
+        "ring",
+        "grid",
+        "swiss_roll",
+        "regression",
+        "wgan_gp",
+        "hinge",
+        "r1",
+        "r2",
+        "rmsprop",
+        "alternating",
+        "mlp",
+        "dirac",
+    ] {
+        assert!(text(&o).contains(name), "list lacks {name}");
+    }
+}
+
+#[test]
+fn the_shipped_experiment_files_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut n = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let o = ganlab(&["validate", p.to_str().unwrap()]);
+            assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}

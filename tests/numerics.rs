@@ -1,0 +1,300 @@
+//! Numbers against closed forms and finite differences.
+
+use burn::tensor::Tensor;
+
+use ganlab::backend::{host, matrix, CpuF32, CpuF64, CPU, CPU_F32};
+use ganlab::game::penalty::{gradient_penalty, squared_gradient_penalty};
+use ganlab::nets::Net;
+use ganlab::spec::{
+    Activation, DataConfig, DiracData, DiscriminatorConfig, GeneratorConfig, Loss, OptimizerConfig,
+    Precision, ScalarInit, SgdConfig, TrialConfig, UpdateScheme,
+};
+use ganlab::train::Trainer;
+
+type B64 = CpuF64;
+
+fn sigmoid(t: f64) -> f64 {
+    1.0 / (1.0 + (-t).exp())
+}
+fn softplus(t: f64) -> f64 {
+    (1.0 + t.exp()).ln()
+}
+
+/// The Dirac-GAN of Mescheder et al. at (theta, psi), trained by plain SGD with step 1 so that
+/// each update equals minus the gradient.
+fn dirac(loss: Loss, theta: f64, psi: f64, update: UpdateScheme) -> TrialConfig {
+    let mut c = TrialConfig::default();
+    c.precision = Precision::F64;
+    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
+    c.generator = GeneratorConfig::Dirac(ScalarInit { init: theta });
+    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: psi });
+    c.objective.loss = loss;
+    c.train.batch = 4;
+    c.train.update = update;
+    c.train.opt_g = OptimizerConfig::Sgd(SgdConfig {
+        lr: 1.0,
+        momentum: 0.0,
+    });
+    c.train.opt_d = OptimizerConfig::Sgd(SgdConfig {
+        lr: 1.0,
+        momentum: 0.0,
+    });
+    c
+}
+
+/// Closed forms with D(x) = psi x, G = theta, data at 0 (module docs of `game::loss`):
+/// returns (L_G, L_D, dL_G/dtheta, dL_D/dpsi).
+fn closed_form(loss: Loss, theta: f64, psi: f64) -> (f64, f64, f64, f64) {
+    let t = psi * theta;
+    match loss {
+        Loss::Minimax => (
+            -softplus(t),
+            2f64.ln() + softplus(t),
+            -sigmoid(t) * psi,
+            sigmoid(t) * theta,
+        ),
+        Loss::NonSaturating => (
+            softplus(-t),
+            2f64.ln() + softplus(t),
+            -sigmoid(-t) * psi,
+            sigmoid(t) * theta,
+        ),
+        Loss::WganClip | Loss::WganGp => (-t, t, -psi, theta),
+        _ => unreachable!(),
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + b.abs())
+}
+
+#[test]
+fn dirac_gan_gradients_and_norms_equal_their_closed_forms() {
+    let points = [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.3), (2.0, 0.0), (0.0, 1.7)];
+    for loss in [Loss::Minimax, Loss::NonSaturating, Loss::WganClip] {
+        // Weight clipping would move psi after the step; a wide bound keeps the raw update.
+        for &(theta, psi) in &points {
+            let mut cfg = dirac(loss, theta, psi, UpdateScheme::Simultaneous);
+            cfg.objective.clip = 100.0;
+            let mut t = Trainer::<B64>::new(&cfg, CPU).unwrap();
+            let s = t.step();
+            let (lg, ld, gt, gp) = closed_form(loss, theta, psi);
+            let what = format!("{loss:?} at ({theta}, {psi})");
+            assert!(
+                close(s.loss_g, lg, 1e-12),
+                "{what}: loss_g {} vs {lg}",
+                s.loss_g
+            );
+            assert!(
+                close(s.loss_d, ld, 1e-12),
+                "{what}: loss_d {} vs {ld}",
+                s.loss_d
+            );
+            // Gradient norms: Euclidean, per tensor and per player.
+            assert!(
+                close(s.grad_sq_g[0].sqrt(), gt.abs(), 1e-12),
+                "{what}: |grad_theta|"
+            );
+            assert!(
+                close(s.grad_sq_d[0].sqrt(), gp.abs(), 1e-12),
+                "{what}: |grad_psi|"
+            );
+            // The update with SGD step 1 is minus the gradient: checks the signs.
+            let (g, d) = t.parameter_values();
+            assert!(
+                close(g[0][0], theta - gt, 1e-12),
+                "{what}: theta after step {}",
+                g[0][0]
+            );
+            assert!(
+                close(d[0][0], psi - gp, 1e-12),
+                "{what}: psi after step {}",
+                d[0][0]
+            );
+        }
+    }
+}
+
+#[test]
+fn alternating_updates_use_the_new_discriminator() {
+    let (theta, psi) = (1.0, 0.5);
+    let mut cfg = dirac(Loss::WganClip, theta, psi, UpdateScheme::Alternating);
+    cfg.objective.clip = 100.0;
+    let mut t = Trainer::<B64>::new(&cfg, CPU).unwrap();
+    t.step();
+    // psi' = psi - theta; then theta' = theta + psi' (WGAN: dL_G/dtheta = -psi').
+    let (g, d) = t.parameter_values();
+    assert!(close(d[0][0], psi - theta, 1e-12));
+    assert!(close(g[0][0], theta + (psi - theta), 1e-12));
+}
+
+#[test]
+fn r1_on_the_dirac_gan_adds_gamma_psi() {
+    let (theta, psi, gamma) = (0.7, -0.4, 0.3);
+    let mut cfg = dirac(Loss::NonSaturating, theta, psi, UpdateScheme::Simultaneous);
+    cfg.objective.regulariser = ganlab::spec::Regulariser::R1;
+    cfg.objective.reg_weight = gamma;
+    let s = Trainer::<B64>::new(&cfg, CPU).unwrap().step();
+    let (_, ld, _, gp) = closed_form(Loss::NonSaturating, theta, psi);
+    // R1 = gamma/2 psi^2, so dL_D/dpsi gains gamma psi.
+    assert!(close(s.loss_d, ld + gamma / 2.0 * psi * psi, 1e-12));
+    assert!(close(
+        s.grad_sq_d[0].sqrt(),
+        (gp + gamma * psi).abs(),
+        1e-12
+    ));
+}
+
+/// A small MLP critic and a fixed batch.
+fn setup(act: Activation) -> (Net, Vec<Vec<f64>>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    use rand::Rng;
+    let net = Net::Mlp {
+        dims: vec![3, 5, 4, 1],
+        activation: act,
+    };
+    let mut rng = ganlab::rng::stream(11, ganlab::rng::Stream::Eval);
+    let phi = net.init(&mut rng);
+    let n = 6;
+    let real: Vec<f64> = (0..n * 3).map(|_| rng.random_range(-1.5..1.5)).collect();
+    let fake: Vec<f64> = (0..n * 3).map(|_| rng.random_range(-1.5..1.5)).collect();
+    let eps: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+    (net, phi, real, fake, eps)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pen {
+    Gp,
+    R1,
+    R2,
+}
+
+/// The penalty's value at phi, on the plain or the autodiff backend.
+fn penalty<B: burn::tensor::backend::AutodiffBackend>(
+    kind: Pen,
+    net: &Net,
+    phi: &[Tensor<B, 2>],
+    real: &[f64],
+    fake: &[f64],
+    eps: &[f64],
+    dev: &B::Device,
+) -> Tensor<B, 1> {
+    let n = eps.len();
+    let r = matrix::<B>(real.to_vec(), n, 3, dev);
+    let f = matrix::<B>(fake.to_vec(), n, 3, dev);
+    match kind {
+        Pen::Gp => gradient_penalty(net, phi, r, f, matrix::<B>(eps.to_vec(), n, 1, dev), 10.0),
+        Pen::R1 => squared_gradient_penalty(net, phi, r, 10.0),
+        Pen::R2 => squared_gradient_penalty(net, phi, f, 10.0),
+    }
+}
+
+fn exact_grad<B: burn::tensor::backend::AutodiffBackend>(
+    kind: Pen,
+    act: Activation,
+    dev: &B::Device,
+) -> (f64, Vec<Vec<f64>>) {
+    let (net, phi, real, fake, eps) = setup(act);
+    let specs = net.param_specs();
+    let tracked: Vec<Tensor<B, 2>> = specs
+        .iter()
+        .zip(&phi)
+        .map(|(s, v)| matrix::<B>(v.clone(), s.rows, s.cols, dev).require_grad())
+        .collect();
+    let p = penalty(kind, &net, &tracked, &real, &fake, &eps, dev);
+    let grads = p.backward();
+    let g = tracked
+        .iter()
+        .map(|t| host(t.grad(&grads).unwrap()))
+        .collect();
+    (host(p)[0], g)
+}
+
+#[test]
+fn input_gradient_penalties_match_central_finite_differences_in_f64() {
+    for act in [
+        Activation::Tanh,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::Relu,
+    ] {
+        for kind in [Pen::Gp, Pen::R1, Pen::R2] {
+            let (net, phi, real, fake, eps) = setup(act);
+            let specs = net.param_specs();
+            let (_, exact) = exact_grad::<B64>(kind, act, &CPU);
+            let value = |phi: &Vec<Vec<f64>>| -> f64 {
+                let t: Vec<Tensor<B64, 2>> = specs
+                    .iter()
+                    .zip(phi)
+                    .map(|(s, v)| matrix::<B64>(v.clone(), s.rows, s.cols, &CPU))
+                    .collect();
+                host(penalty(kind, &net, &t, &real, &fake, &eps, &CPU))[0]
+            };
+            let h = 1e-5;
+            let (mut diff, mut norm) = (0.0f64, 0.0f64);
+            let mut nonzero = 0;
+            for (i, tensor) in phi.iter().enumerate() {
+                for j in 0..tensor.len() {
+                    let mut plus = phi.clone();
+                    plus[i][j] += h;
+                    let mut minus = phi.clone();
+                    minus[i][j] -= h;
+                    let fd = (value(&plus) - value(&minus)) / (2.0 * h);
+                    diff += (exact[i][j] - fd).powi(2);
+                    norm += fd * fd;
+                    if fd.abs() > 1e-8 {
+                        nonzero += 1;
+                    }
+                }
+            }
+            let rel = diff.sqrt() / norm.sqrt();
+            assert!(
+                nonzero > 10,
+                "{kind:?} {act:?}: gradient is mostly zero, the test would be void"
+            );
+            assert!(rel < 1e-6, "{kind:?} {act:?}: relative error {rel:e}");
+        }
+    }
+}
+
+#[test]
+fn flex_f32_penalty_gradients_agree_with_ndarray_f64() {
+    for kind in [Pen::Gp, Pen::R1, Pen::R2] {
+        let (v64, g64) = exact_grad::<B64>(kind, Activation::Tanh, &CPU);
+        let (v32, g32) = exact_grad::<CpuF32>(kind, Activation::Tanh, &CPU_F32);
+        assert!(close(v32, v64, 1e-5), "{kind:?}: value {v32} vs {v64}");
+        let a: Vec<f64> = g64.into_iter().flatten().collect();
+        let b: Vec<f64> = g32.into_iter().flatten().collect();
+        let err = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!(
+            err / norm < 1e-4,
+            "{kind:?}: f32 flex vs f64 relative error {}",
+            err / norm
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_numbers_different_seed_different_numbers() {
+    let mut cfg = TrialConfig::default();
+    cfg.train.batch = 32;
+    if let GeneratorConfig::Mlp(m) = &mut cfg.generator {
+        m.width = 16;
+    }
+    if let DiscriminatorConfig::Mlp(m) = &mut cfg.discriminator {
+        m.width = 16;
+    }
+    let run = |seed: u64| {
+        let mut c = cfg.clone();
+        c.seed = seed;
+        let mut t = Trainer::<CpuF32>::new(&c, CPU_F32).unwrap();
+        (0..5).map(|_| t.step()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(3), run(3));
+    assert_ne!(run(3), run(4));
+}
