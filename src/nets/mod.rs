@@ -153,7 +153,9 @@ fn activate<B: Backend>(h: Tensor<B, 2>, a: Activation) -> Tensor<B, 2> {
         Activation::LeakyRelu => activation::leaky_relu(h, 0.2),
         Activation::Tanh => activation::tanh(h),
         Activation::Elu => activation::elu(h, 1.0),
-        Activation::Sigmoid => activation::sigmoid(h),
+        // burn 0.21's default sigmoid rounds through f32 even for f64 tensors (seen as a 7e-4
+        // finite-difference mismatch); exp(log_sigmoid) keeps f64 and stays stable.
+        Activation::Sigmoid => activation::log_sigmoid(h).exp(),
     }
 }
 

@@ -187,12 +187,52 @@ fn is_safe_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Sections chosen by a `kind` tag. A section given without `kind` keeps the default kind, so
+/// that `[base.generator] width = 64` means the default MLP with width 64.
+const TAGGED_SECTIONS: &[&str] = &[
+    "data",
+    "generator",
+    "discriminator",
+    "train.opt_g",
+    "train.opt_d",
+];
+
+fn fill_default_kinds(table: &mut Table) {
+    fn fill(table: &mut Table, defaults: &Table, parts: &[&str]) {
+        match parts {
+            [] => {
+                if let (false, Some(kind)) = (table.contains_key("kind"), defaults.get("kind")) {
+                    table.insert("kind".into(), kind.clone());
+                }
+            }
+            [first, rest @ ..] => {
+                if let (Some(Value::Table(t)), Some(Value::Table(d))) =
+                    (table.get_mut(*first), defaults.get(*first))
+                {
+                    fill(t, d, rest);
+                }
+            }
+        }
+    }
+    let Ok(Value::Table(defaults)) = Value::try_from(TrialConfig::default()) else {
+        return;
+    };
+    for path in TAGGED_SECTIONS {
+        fill(table, &defaults, &path.split('.').collect::<Vec<_>>());
+    }
+}
+
 /// Deserializes a configuration table, returning the dotted path of the failing key.
 fn deserialize(table: &Table) -> Result<TrialConfig, (String, String)> {
-    serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|e| {
+    let mut table = table.clone();
+    fill_default_kinds(&mut table);
+    serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        (path, e.inner().to_string())
+        (
+            path,
+            e.inner().to_string().replace('\n', " ").trim().to_string(),
+        )
     })
 }
 
@@ -419,6 +459,25 @@ mod tests {
             })
             .collect();
         assert_eq!(m, vec![-0.5, 0.0, 0.5]);
+    }
+
+    #[test]
+    fn a_section_without_kind_keeps_the_default_kind() {
+        let s = study("[base.generator]\nwidth = 7\n[base.train.opt_d]\nlr = 0.5\n");
+        assert_eq!(
+            s.trials[0].config.generator,
+            GeneratorConfig::Mlp(MlpConfig {
+                width: 7,
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            s.trials[0].config.train.opt_d,
+            OptimizerConfig::Adam(AdamConfig {
+                lr: 0.5,
+                ..Default::default()
+            })
+        );
     }
 
     #[test]
