@@ -58,9 +58,35 @@ fn measure<B: AutodiffBackend>(cfg: &TrialConfig, device: B::Device) -> anyhow::
     Ok(cfg.steps as f64 / secs)
 }
 
-/// Steps per second for a shape on the CPU backend (`ndarray`: NdArray also in f32).
-pub fn steps_per_second(shape: Shape, ndarray: bool) -> anyhow::Result<f64> {
+/// Which backend a benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchBackend {
+    /// The default CPU backend (Flex in f32, NdArray in f64).
+    Cpu,
+    /// NdArray in both precisions.
+    Ndarray,
+    /// NVIDIA GPU (builds with `--features cuda`).
+    Cuda,
+}
+
+/// Steps per second for a shape.
+pub fn steps_per_second(shape: Shape, backend: BenchBackend) -> anyhow::Result<f64> {
     let cfg = config(shape);
+    let ndarray = backend == BenchBackend::Ndarray;
+    if backend == BenchBackend::Cuda {
+        #[cfg(feature = "cuda")]
+        {
+            use crate::backend::{Cuda, CudaDevice};
+            use burn::backend::Autodiff;
+            let dev = CudaDevice::default();
+            return match shape.precision {
+                Precision::F32 => measure::<Autodiff<Cuda<f32>>>(&cfg, dev),
+                Precision::F64 => measure::<Autodiff<Cuda<f64>>>(&cfg, dev),
+            };
+        }
+        #[cfg(not(feature = "cuda"))]
+        anyhow::bail!("this ganlab was built without the `cuda` feature");
+    }
     match shape.precision {
         Precision::F32 if ndarray => {
             measure::<crate::backend::NdArrayF32>(&cfg, crate::backend::CPU)

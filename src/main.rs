@@ -63,9 +63,10 @@ enum Command {
         /// Use f64 instead of f32.
         #[arg(long)]
         f64: bool,
-        /// Use the NdArray backend in f32 too (the default CPU backend is Flex in f32).
-        #[arg(long)]
-        ndarray: bool,
+        /// Backend: `cpu` (Flex in f32, NdArray in f64), `ndarray`, or `cuda` (needs a build
+        /// with --features cuda).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "ndarray", "cuda"])]
+        backend: String,
     },
 }
 
@@ -151,14 +152,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             batch,
             steps,
             f64,
-            ndarray,
+            backend,
         } => {
             let precision = if f64 { Precision::F64 } else { Precision::F32 };
             let shapes = match width {
                 Some(w) => vec![(w, batch)],
                 None => vec![(128, 512), (32, 64)],
             };
-            println!("shape                         steps/s");
+            println!("shape                                 steps/s");
             for (width, batch) in shapes {
                 let shape = ganlab::bench::Shape {
                     width,
@@ -166,8 +167,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     steps,
                     precision,
                 };
-                let sps = ganlab::bench::steps_per_second(shape, ndarray)?;
-                println!("MLP 2x{width:<4} batch {batch:<5} {precision:?}  {sps:>9.1}");
+                let which = match backend.as_str() {
+                    "ndarray" => ganlab::bench::BenchBackend::Ndarray,
+                    "cuda" => ganlab::bench::BenchBackend::Cuda,
+                    _ => ganlab::bench::BenchBackend::Cpu,
+                };
+                let sps = ganlab::bench::steps_per_second(shape, which)?;
+                println!("MLP 2x{width:<4} batch {batch:<5} {precision:?} {backend:<7} {sps:>9.1}");
             }
             Ok(ExitCode::SUCCESS)
         }

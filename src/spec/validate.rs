@@ -72,6 +72,10 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
             "`cuda` needs ganlab built with `--features cuda`; allowed here: `cpu`",
         )?;
     }
+    if c.backend == BackendKind::Cuda && c.precision == Precision::F64 {
+        // Seen on an H100: burn 0.21.0's CUDA matmul rejects f64 operands.
+        fail("precision", "burn 0.21.0's CUDA backend has no f64 matrix product; use `f32` with `cuda`, or `f64` on `cpu`")?;
+    }
     check_data(&c.data)?;
     count("latent.dim", c.latent.dim, 1, 4096)?;
     match &c.generator {

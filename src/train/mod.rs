@@ -90,6 +90,24 @@ fn sq_norms<B: burn::tensor::backend::Backend>(grads: &[Tensor<B, 2>]) -> Vec<Te
     grads.iter().map(|g| g.clone().square().sum()).collect()
 }
 
+/// The threads that compute the two players' gradients of one step. A pool of its own, as
+/// wide as the machine, so that a study running one trial at a time (`--jobs 1`, whose trial
+/// runs in a one-thread pool) still uses both sides of the step at once.
+fn step_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("ganlab-step-{i}"))
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the step threads: {e}"))
+    })
+}
+
 /// Reads scalars off the device in one transfer.
 fn read<B: burn::tensor::backend::Backend>(scalars: Vec<Tensor<B, 1>>) -> Vec<f64> {
     host(Tensor::cat(scalars, 0))
@@ -225,7 +243,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let eps = self.interpolation_weights();
         let (game, gen, disc) = (&self.game, &self.generator, &self.discriminator);
         let z_d = z.clone();
-        let (d_side, g_side) = rayon::join(
+        let (d_side, g_side) = step_pool().join(
             move || {
                 let fake = Tensor::from_inner(gen.net.forward(&gen.params, z_d));
                 let phi = lift::<B>(&disc.params, true);
