@@ -15,6 +15,8 @@ pub enum Stream {
     Penalty = 5,
     /// Samples drawn to measure mode coverage, so that measuring does not shift training.
     Eval = 6,
+    /// The fixed batch of the stability probes.
+    Probe = 7,
 }
 
 /// The stream `purpose` of `seed`.

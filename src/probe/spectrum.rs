@@ -1,0 +1,122 @@
+//! Eigenvalues of the game Jacobian and the figures derived from them.
+//!
+//! Convention (SPEC section 2): the eigenvalues are those of J = dv/d(theta, phi) for the
+//! field v = (grad_theta L_G, grad_phi L_D) of two minimising players. The gradient flow
+//! d(theta, phi)/dt = -v is locally stable where every eigenvalue has a positive real part;
+//! simultaneous gradient descent with step sizes H = diag(eta_G.., eta_D..) converges locally
+//! where the spectral radius of I - H J is below 1.
+
+use nalgebra::DMatrix;
+
+/// One eigenvalue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Eigenvalue {
+    pub re: f64,
+    pub im: f64,
+}
+
+/// All eigenvalues of a dense row-major `n x n` matrix, sorted by real part then imaginary
+/// part (nalgebra's Schur decomposition; meant for small and medium matrices).
+pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let m = DMatrix::from_row_slice(n, n, matrix);
+    let mut eig: Vec<Eigenvalue> = m
+        .complex_eigenvalues()
+        .iter()
+        .map(|c| Eigenvalue { re: c.re, im: c.im })
+        .collect();
+    eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+    eig
+}
+
+/// Figures derived from a spectrum, per SPEC section 3.5.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectrumFigures {
+    pub max_re: f64,
+    pub min_re: f64,
+    /// max |im| / |re| over the eigenvalues; infinite for a purely imaginary pair.
+    pub max_im_over_re: f64,
+    /// Fraction of eigenvalues with a negative real part (unstable for the gradient flow).
+    pub unstable_fraction: f64,
+}
+
+/// The figures of a spectrum (NaN where the spectrum is empty).
+pub fn figures(eig: &[Eigenvalue]) -> SpectrumFigures {
+    if eig.is_empty() {
+        return SpectrumFigures {
+            max_re: f64::NAN,
+            min_re: f64::NAN,
+            max_im_over_re: f64::NAN,
+            unstable_fraction: f64::NAN,
+        };
+    }
+    let ratio = |e: &Eigenvalue| {
+        if e.im == 0.0 {
+            0.0
+        } else {
+            e.im.abs() / e.re.abs()
+        }
+    };
+    SpectrumFigures {
+        max_re: eig.iter().map(|e| e.re).fold(f64::NEG_INFINITY, f64::max),
+        min_re: eig.iter().map(|e| e.re).fold(f64::INFINITY, f64::min),
+        max_im_over_re: eig.iter().map(ratio).fold(0.0, f64::max),
+        unstable_fraction: eig.iter().filter(|e| e.re < 0.0).count() as f64 / eig.len() as f64,
+    }
+}
+
+/// Spectral radius of I - H J for simultaneous gradient descent, where the first `n_theta`
+/// coordinates step with `eta_g` and the rest with `eta_d`; `jacobian` is row-major `n x n`.
+pub fn simultaneous_gd_radius(
+    jacobian: &[f64],
+    n: usize,
+    n_theta: usize,
+    eta_g: f64,
+    eta_d: f64,
+) -> f64 {
+    let mut m = vec![0.0; n * n];
+    for i in 0..n {
+        let eta = if i < n_theta { eta_g } else { eta_d };
+        for j in 0..n {
+            m[i * n + j] = -eta * jacobian[i * n + j] + if i == j { 1.0 } else { 0.0 };
+        }
+    }
+    dense_eigenvalues(&m, n)
+        .iter()
+        .map(|e| e.re.hypot(e.im))
+        .fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_has_imaginary_pair_and_known_radius() {
+        // The bilinear game f = x y: v = (y, -x) for a minimising x and a maximising y,
+        // written as two minimisers: J = [[0, 1], [-1, 0]].
+        let j = [0.0, 1.0, -1.0, 0.0];
+        let e = dense_eigenvalues(&j, 2);
+        assert!(e
+            .iter()
+            .all(|e| e.re.abs() < 1e-14 && (e.im.abs() - 1.0).abs() < 1e-14));
+        let eta = 0.3;
+        let r = simultaneous_gd_radius(&j, 2, 1, eta, eta);
+        assert!((r - (1.0f64 + eta * eta).sqrt()).abs() < 1e-14);
+        let f = figures(&e);
+        assert!(f.max_im_over_re.is_infinite());
+        assert_eq!(f.unstable_fraction, 0.0);
+    }
+
+    #[test]
+    fn trace_equals_the_sum_of_eigenvalues() {
+        let a = [2.0, -1.0, 0.5, 3.0, 0.0, -2.0, 1.0, 4.0, -1.5];
+        let e = dense_eigenvalues(&a, 3);
+        let sum_re: f64 = e.iter().map(|e| e.re).sum();
+        let sum_im: f64 = e.iter().map(|e| e.im).sum();
+        assert!((sum_re - (2.0 + 0.0 - 1.5)).abs() < 1e-12);
+        assert!(sum_im.abs() < 1e-12);
+    }
+}

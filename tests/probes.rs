@@ -1,0 +1,171 @@
+//! Stability probes against closed forms and finite differences.
+
+use ganlab::backend::{CpuF64, CPU};
+use ganlab::probe::field::GameField;
+use ganlab::probe::spectrum::{dense_eigenvalues, simultaneous_gd_radius, Eigenvalue};
+use ganlab::spec::{
+    Activation, DataConfig, DiracData, DiscriminatorConfig, GeneratorConfig, Loss, MlpConfig,
+    Precision, Regulariser, RingData, ScalarInit, TrialConfig,
+};
+
+fn dirac(loss: Loss, reg: Regulariser, gamma: f64) -> GameField {
+    let mut c = TrialConfig::default();
+    c.precision = Precision::F64;
+    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
+    c.generator = GeneratorConfig::Dirac(ScalarInit { init: 0.0 });
+    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: 0.0 });
+    c.objective.loss = loss;
+    c.objective.regulariser = reg;
+    c.objective.reg_weight = gamma;
+    GameField::from_config(&c, 8).unwrap()
+}
+
+fn spectrum_at_equilibrium(f: &GameField) -> Vec<Eigenvalue> {
+    let jac = f.jacobian::<CpuF64>(&[0.0, 0.0], &CPU);
+    dense_eigenvalues(&jac, 2)
+}
+
+fn assert_pair(e: &[Eigenvalue], re: f64, im: f64, what: &str) {
+    assert_eq!(e.len(), 2, "{what}");
+    for (got, sign) in e.iter().zip([-1.0, 1.0]) {
+        assert!(
+            (got.re - re).abs() < 1e-6 && (got.im - sign * im).abs() < 1e-6,
+            "{what}: {e:?}, want {re} +- {im}i"
+        );
+    }
+}
+
+#[test]
+fn dirac_gan_spectra_at_equilibrium_are_the_known_ones() {
+    assert_pair(
+        &spectrum_at_equilibrium(&dirac(Loss::Minimax, Regulariser::None, 0.0)),
+        0.0,
+        0.5,
+        "minimax",
+    );
+    assert_pair(
+        &spectrum_at_equilibrium(&dirac(Loss::NonSaturating, Regulariser::None, 0.0)),
+        0.0,
+        0.5,
+        "non-saturating",
+    );
+    assert_pair(
+        &spectrum_at_equilibrium(&dirac(Loss::WganClip, Regulariser::None, 0.0)),
+        0.0,
+        1.0,
+        "wgan",
+    );
+    // R1: gamma/2 +- sqrt(gamma^2/4 - 1/4).
+    let gamma: f64 = 0.3;
+    let im = (0.25 - gamma * gamma / 4.0).sqrt();
+    assert!((im - 0.47697).abs() < 1e-5);
+    assert_pair(
+        &spectrum_at_equilibrium(&dirac(Loss::NonSaturating, Regulariser::R1, gamma)),
+        0.15,
+        im,
+        "R1 0.3",
+    );
+    // gamma = 1: the double eigenvalue 1/2 (a defective one: sqrt(machine eps) splitting).
+    let e = spectrum_at_equilibrium(&dirac(Loss::NonSaturating, Regulariser::R1, 1.0));
+    assert!(
+        e.iter()
+            .all(|e| (e.re - 0.5).abs() < 1e-6 && e.im.abs() < 1e-6),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn simultaneous_gd_on_the_bilinear_game_has_radius_sqrt_1_plus_eta2() {
+    // The Dirac WGAN is the bilinear game f(theta, psi) = theta psi.
+    let f = dirac(Loss::WganClip, Regulariser::None, 0.0);
+    let jac = f.jacobian::<CpuF64>(&[0.0, 0.0], &CPU);
+    for eta in [0.01, 0.2, 1.0] {
+        let r = simultaneous_gd_radius(&jac, 2, 1, eta, eta);
+        assert!(
+            (r - (1.0f64 + eta * eta).sqrt()).abs() < 1e-12,
+            "eta {eta}: {r}"
+        );
+    }
+}
+
+fn mlp_game(loss: Loss, reg: Regulariser) -> (GameField, Vec<f64>) {
+    let mut c = TrialConfig::default();
+    c.precision = Precision::F64;
+    c.data = DataConfig::Ring(RingData::default());
+    let mlp = MlpConfig {
+        depth: 1,
+        width: 6,
+        activation: Activation::Tanh,
+    };
+    c.generator = GeneratorConfig::Mlp(mlp.clone());
+    c.discriminator = DiscriminatorConfig::Mlp(MlpConfig {
+        activation: Activation::LeakyRelu,
+        ..mlp
+    });
+    c.objective.loss = loss;
+    c.objective.regulariser = reg;
+    c.objective.reg_weight = 1.0;
+    c.objective.gp_weight = 1.0;
+    let f = GameField::from_config(&c, 16).unwrap();
+    // A point away from initialisation symmetries.
+    let (_, _, n) = f.dims();
+    let p: Vec<f64> = (0..n)
+        .map(|i| ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 1.2)
+        .collect();
+    (f, p)
+}
+
+#[test]
+fn exact_jacobian_products_equal_central_finite_differences() {
+    for (loss, reg) in [
+        (Loss::NonSaturating, Regulariser::None),
+        (Loss::Minimax, Regulariser::R1),
+        (Loss::WganGp, Regulariser::None),
+        (Loss::Hinge, Regulariser::R2),
+    ] {
+        let (f, p) = mlp_game(loss, reg);
+        let (_, _, n) = f.dims();
+        let exact = f.jacobian::<CpuF64>(&p, &CPU);
+        let h = 1e-5;
+        let (mut diff, mut norm) = (0.0f64, 0.0f64);
+        for j in 0..n {
+            let mut plus = p.clone();
+            plus[j] += h;
+            let mut minus = p.clone();
+            minus[j] -= h;
+            let (vp, vm) = (
+                f.field::<CpuF64>(&plus, &CPU),
+                f.field::<CpuF64>(&minus, &CPU),
+            );
+            for i in 0..n {
+                let fd = (vp[i] - vm[i]) / (2.0 * h);
+                diff += (exact[i * n + j] - fd).powi(2);
+                norm += fd * fd;
+            }
+        }
+        let rel = diff.sqrt() / norm.sqrt();
+        assert!(
+            norm > 1e-6,
+            "{loss:?}: Jacobian vanishes, the test would be void"
+        );
+        assert!(
+            rel < 1e-6,
+            "{loss:?} {reg:?}: relative error {rel:e} over {n} parameters"
+        );
+    }
+}
+
+#[test]
+fn trace_of_the_game_jacobian_is_the_sum_of_its_eigenvalues() {
+    let (f, p) = mlp_game(Loss::NonSaturating, Regulariser::None);
+    let (_, _, n) = f.dims();
+    let jac = f.jacobian::<CpuF64>(&p, &CPU);
+    let trace: f64 = (0..n).map(|i| jac[i * n + i]).sum();
+    let e = dense_eigenvalues(&jac, n);
+    let (re, im): (f64, f64) = (e.iter().map(|e| e.re).sum(), e.iter().map(|e| e.im).sum());
+    assert!(
+        (re - trace).abs() < 1e-9 * (1.0 + trace.abs()),
+        "{re} vs {trace}"
+    );
+    assert!(im.abs() < 1e-9);
+}
