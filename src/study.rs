@@ -84,6 +84,7 @@ pub fn run(study: &Study, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     let source = std::fs::read(&study.file)
         .with_context(|| format!("cannot read {}", study.file.display()))?;
     store::write_atomic(&opts.out.join("experiment.toml"), &source)?;
+    store::write_atomic(&opts.out.join("README.md"), store::STUDY_README.as_bytes())?;
     let trials_csv = opts.out.join("trials.csv");
     store::write_trials_csv(&trials_csv, &study.swept_keys, &rows)?;
 

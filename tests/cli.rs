@@ -439,6 +439,11 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             vec!["base.objective.gp_weight".into(), "finite".into()],
         ),
         (
+            "game too large to probe",
+            "[base]\nprobe = { every = 10 }\n".into(),
+            vec!["base.probe.every".into(), "max_dense".into()],
+        ),
+        (
             "bad study name",
             "[study]\nname = \"../up\"\n".into(),
             vec!["study.name".into(), "letters, digits".into()],
@@ -522,4 +527,50 @@ fn the_shipped_experiment_files_validate() {
         }
     }
     assert!(n >= 1);
+}
+
+#[test]
+fn dirac_spectra_study_records_the_known_spectra_in_eigen_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/dirac_spectra.toml");
+    let out = tmp.path().join("out");
+    let o = ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let eig = out.join("004-non_saturating-0.3/eigen.csv");
+    assert_eq!(
+        header(&eig),
+        ["step", "matrix", "method", "index", "re", "im"]
+    );
+    let game: Vec<(f64, f64)> = rows(&eig)
+        .iter()
+        .filter(|r| r[0] == "0" && r[1] == "game")
+        .map(|r| (r[4].parse().unwrap(), r[5].parse().unwrap()))
+        .collect();
+    assert_eq!(game.len(), 2);
+    for (re, im) in game {
+        assert!(
+            (re - 0.15).abs() < 1e-9 && (im.abs() - 0.47697).abs() < 1e-5,
+            "{re} {im}"
+        );
+    }
+    // Derived figures at the probed step, and the sign convention written beside the tables.
+    let m = header(&out.join("004-non_saturating-0.3/metrics.csv"));
+    for c in [
+        "eig_max_re",
+        "eig_min_re",
+        "eig_max_im_over_re",
+        "gd_spectral_radius",
+        "hess_d_max",
+    ] {
+        assert!(m.contains(&c.to_string()), "{c}: {m:?}");
+    }
+    assert!(fs::read_to_string(out.join("README.md"))
+        .unwrap()
+        .contains("positive"));
 }

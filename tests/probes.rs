@@ -169,3 +169,50 @@ fn trace_of_the_game_jacobian_is_the_sum_of_its_eigenvalues() {
     );
     assert!(im.abs() < 1e-9);
 }
+
+/// Distance to the equilibrium after `steps` plain gradient steps of 0.2 from (1, 1).
+fn dirac_distance(update: ganlab::spec::UpdateScheme, gamma: f64, steps: usize) -> f64 {
+    use ganlab::spec::{OptimizerConfig, SgdConfig};
+    let mut c = TrialConfig::default();
+    c.precision = Precision::F64;
+    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
+    c.generator = GeneratorConfig::Dirac(ScalarInit { init: 1.0 });
+    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: 1.0 });
+    c.objective.loss = Loss::Minimax;
+    c.objective.regulariser = Regulariser::R1;
+    c.objective.reg_weight = gamma;
+    c.train.batch = 1;
+    c.train.update = update;
+    c.train.opt_g = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.2,
+        momentum: 0.0,
+    });
+    c.train.opt_d = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.2,
+        momentum: 0.0,
+    });
+    let mut t = ganlab::train::Trainer::<CpuF64>::new(&c, CPU).unwrap();
+    for _ in 0..steps {
+        t.step();
+    }
+    let (g, d) = t.parameter_values();
+    g[0][0].hypot(d[0][0])
+}
+
+#[test]
+fn dirac_trajectories_spiral_out_stay_or_converge() {
+    use ganlab::spec::UpdateScheme::{Alternating, Simultaneous};
+    let start = 2f64.sqrt();
+    let sim = dirac_distance(Simultaneous, 0.0, 400);
+    let alt = dirac_distance(Alternating, 0.0, 400);
+    let r1 = dirac_distance(Simultaneous, 0.3, 400);
+    assert!(
+        sim > 1.5 * start,
+        "simultaneous GD should spiral out: {sim}"
+    );
+    assert!(
+        (alt / start - 1.0).abs() < 0.1,
+        "alternating GD should stay on its orbit: {alt}"
+    );
+    assert!(r1 < 1e-3, "R1 should converge: {r1}");
+}

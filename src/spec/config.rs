@@ -45,6 +45,7 @@ pub struct TrialConfig {
     pub objective: ObjectiveConfig,
     pub train: TrainConfig,
     pub record: RecordConfig,
+    pub probe: ProbeConfig,
 }
 
 impl Default for TrialConfig {
@@ -61,6 +62,7 @@ impl Default for TrialConfig {
             objective: ObjectiveConfig::default(),
             train: TrainConfig::default(),
             record: RecordConfig::default(),
+            probe: ProbeConfig::default(),
         }
     }
 }
@@ -468,6 +470,27 @@ impl Default for RecordConfig {
             every: 1,
             modes_every: 500,
             eval_samples: 2000,
+        }
+    }
+}
+
+/// Stability probes (game-Jacobian spectrum, player Hessians) during training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Probe every this many steps, at the first step and after the last; 0 turns probes off.
+    pub every: u64,
+    /// Rows of the fixed probe batch (drawn once per trial from its own stream).
+    pub batch: usize,
+    /// Largest game (parameters of both players) whose full Jacobian is formed.
+    pub max_dense: usize,
+}
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            every: 0,
+            batch: 256,
+            max_dense: 3000,
         }
     }
 }

@@ -104,6 +104,8 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
         fail("record.modes_every", "must be an integer >= 1")?;
     }
     count("record.eval_samples", r.eval_samples, 1, 1 << 22)?;
+    count("probe.batch", c.probe.batch, 1, 1 << 20)?;
+    count("probe.max_dense", c.probe.max_dense, 1, 20_000)?;
     Ok(())
 }
 

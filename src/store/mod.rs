@@ -14,8 +14,28 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::modes::ModeCoverage;
+use crate::probe::ProbeReport;
 use crate::spec::TrialConfig;
 use crate::train::trial::TrialSink;
+
+/// `OUT/README.md`: what the tables hold and the conventions they follow.
+pub const STUDY_README: &str = "# ganlab study folder
+
+- `trials.csv`: one row per trial (swept keys, seed, status, steps, diverged_at, final figures).
+- `TRIAL/config.toml`: the resolved configuration; `TRIAL/status.toml`: status, versions.
+- `TRIAL/metrics.csv`: one row per recorded step, measured before that step's updates.
+  Gradient norms are Euclidean (not squared), per player and per parameter tensor, before
+  the optimiser step and before weight clipping.
+- `TRIAL/modes.csv`: mode coverage on mixtures (nearest mode, high quality within 3 std).
+- `TRIAL/eigen.csv`: `step, matrix, method, index, re, im`.
+
+Sign convention of `eigen.csv` (matrix = game): the eigenvalues of J = dv/d(theta, phi) for
+v = (grad_theta L_G, grad_phi L_D), both players minimising their own loss; the gradient
+flow d(theta, phi)/dt = -v is locally stable where every real part is positive. matrix =
+hessian_g / hessian_d: eigenvalues of d(grad_theta L_G)/d(theta) and d(grad_phi L_D)/d(phi).
+`gd_spectral_radius` in metrics.csv is the spectral radius of I - H J with H = diag(lr_g..,
+lr_d..): simultaneous gradient descent converges locally where it is below 1.
+";
 
 /// burn's version, recorded with every trial.
 pub const BURN_VERSION: &str = "0.21.0";
@@ -134,10 +154,12 @@ impl TrialDir {
         for name in [
             "metrics.csv",
             "modes.csv",
+            "eigen.csv",
             "metrics.csv.partial",
             "modes.csv.partial",
+            "eigen.csv.partial",
         ] {
-            let p = self.path.join(name);
+            let p = self.path.join(&name);
             if p.exists() {
                 fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
             }
@@ -161,6 +183,7 @@ pub struct CsvSink {
     single: bool,
     metrics: Option<csv::Writer<BufWriter<File>>>,
     modes: Option<csv::Writer<BufWriter<File>>>,
+    eigen: Option<csv::Writer<BufWriter<File>>>,
 }
 
 fn fmt(v: f64) -> String {
@@ -190,6 +213,7 @@ impl CsvSink {
             single,
             metrics: None,
             modes: None,
+            eigen: None,
         }
     }
 
@@ -198,6 +222,7 @@ impl CsvSink {
         for (w, name) in [
             (self.metrics.take(), "metrics.csv"),
             (self.modes.take(), "modes.csv"),
+            (self.eigen.take(), "eigen.csv"),
         ] {
             if let Some(w) = w {
                 let inner = w
@@ -253,6 +278,32 @@ impl TrialSink for CsvSink {
             fmt(m.high_quality),
             fmt(m.reverse_kl),
         ])?;
+        Ok(())
+    }
+
+    fn eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {
+        if self.eigen.is_none() {
+            let mut w = writer(&self.dir.join("eigen.csv.partial"))?;
+            w.write_record(["step", "matrix", "method", "index", "re", "im"])?;
+            self.eigen = Some(w);
+        }
+        let w = self.eigen.as_mut().context("eigen writer")?;
+        let s = step.to_string();
+        for (i, e) in r.game.iter().enumerate() {
+            w.write_record([
+                s.as_str(),
+                "game",
+                "dense",
+                &i.to_string(),
+                &fmt(e.re),
+                &fmt(e.im),
+            ])?;
+        }
+        for (name, values) in [("hessian_g", &r.hessian_g), ("hessian_d", &r.hessian_d)] {
+            for (i, v) in values.iter().enumerate() {
+                w.write_record([s.as_str(), name, "dense", &i.to_string(), &fmt(*v), "0"])?;
+            }
+        }
         Ok(())
     }
 }

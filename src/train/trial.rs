@@ -7,7 +7,9 @@ use burn::tensor::backend::AutodiffBackend;
 use super::{StepStats, Trainer};
 use crate::data::sample_latent;
 use crate::nets::Net;
+use crate::probe::field::GameField;
 use crate::probe::modes::{mode_coverage, ModeCoverage};
+use crate::probe::{probe_dense, ProbeReport};
 use crate::rng::{stream, Stream};
 use crate::spec::{BackendKind, Loss, Precision, TrialConfig};
 
@@ -19,6 +21,52 @@ pub trait TrialSink {
     fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()>;
     /// One row of `modes.csv`.
     fn modes_row(&mut self, step: u64, coverage: &ModeCoverage) -> anyhow::Result<()>;
+    /// The rows of `eigen.csv` for one probe.
+    fn eigen_rows(&mut self, step: u64, report: &ProbeReport) -> anyhow::Result<()>;
+}
+
+/// Columns of `metrics.csv` that probes fill (NaN on steps without a probe).
+pub const PROBE_COLUMNS: [&str; 9] = [
+    "eig_max_re",
+    "eig_min_re",
+    "eig_max_im_over_re",
+    "eig_unstable_fraction",
+    "gd_spectral_radius",
+    "hess_g_min",
+    "hess_g_max",
+    "hess_d_min",
+    "hess_d_max",
+];
+
+fn probe_values(r: Option<&ProbeReport>) -> [f64; 9] {
+    let Some(r) = r else { return [f64::NAN; 9] };
+    let ends = |v: &[f64]| {
+        (
+            v.first().copied().unwrap_or(f64::NAN),
+            v.last().copied().unwrap_or(f64::NAN),
+        )
+    };
+    let (gmin, gmax) = ends(&r.hessian_g);
+    let (dmin, dmax) = ends(&r.hessian_d);
+    let f = &r.figures;
+    [
+        f.max_re,
+        f.min_re,
+        f.max_im_over_re,
+        f.unstable_fraction,
+        r.gd_radius,
+        gmin,
+        gmax,
+        dmin,
+        dmax,
+    ]
+}
+
+/// Runs the scheduled probe at the trainer's current point.
+fn probe<B: AutodiffBackend>(t: &Trainer<B>, field: &GameField) -> ProbeReport {
+    let (g, d) = t.parameter_values();
+    let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
+    probe_dense(field, &p, t.opt_g.lr(), t.opt_d.lr())
 }
 
 /// How a trial ended.
@@ -114,6 +162,9 @@ pub fn metrics_columns<B: AutodiffBackend>(t: &Trainer<B>) -> Vec<String> {
     if is_dirac_game(t) {
         c.push("dist_to_equilibrium".into());
     }
+    if t.cfg.probe.every > 0 {
+        c.extend(PROBE_COLUMNS.map(String::from));
+    }
     c.push("wall_time_s".into());
     c
 }
@@ -143,6 +194,7 @@ fn metrics_row<B: AutodiffBackend>(
     t: &Trainer<B>,
     step: u64,
     s: &StepStats,
+    probed: Option<&ProbeReport>,
     wall: f64,
 ) -> Vec<f64> {
     let mut r = vec![
@@ -163,6 +215,9 @@ fn metrics_row<B: AutodiffBackend>(
     r.push(t.opt_d.lr());
     if is_dirac_game(t) {
         r.push(dist_to_equilibrium(t));
+    }
+    if t.cfg.probe.every > 0 {
+        r.extend(probe_values(probed));
     }
     r.push(wall);
     r
@@ -201,6 +256,11 @@ pub fn run<B: AutodiffBackend>(
 ) -> anyhow::Result<TrialOutcome> {
     let start = Instant::now();
     let mut trainer = Trainer::<B>::new(cfg, device)?;
+    let field = if cfg.probe.every > 0 {
+        Some(GameField::from_config(cfg, cfg.probe.batch)?)
+    } else {
+        None
+    };
     let columns = metrics_columns(&trainer);
     sink.metrics_header(&columns)?;
     let mut last_row: Vec<f64> = Vec::new();
@@ -215,12 +275,27 @@ pub fn run<B: AutodiffBackend>(
                 last_modes = Some(m);
             }
         }
-        // Row values (dist_to_equilibrium) describe the point before this step's updates.
+        // Row values (dist_to_equilibrium, probes) describe the point before this step's
+        // updates.
         let before_dist = is_dirac_game(&trainer).then(|| dist_to_equilibrium(&trainer));
+        let probed = match &field {
+            Some(f) if step % cfg.probe.every == 0 => {
+                let r = probe(&trainer, f);
+                sink.eigen_rows(step, &r)?;
+                Some(r)
+            }
+            _ => None,
+        };
         let stats = trainer.step();
         let bad = diverged(&stats, cfg.train.diverge_above);
-        if bad || step % cfg.record.every == 0 || step + 1 == cfg.steps {
-            let mut row = metrics_row(&trainer, step, &stats, start.elapsed().as_secs_f64());
+        if bad || probed.is_some() || step % cfg.record.every == 0 || step + 1 == cfg.steps {
+            let mut row = metrics_row(
+                &trainer,
+                step,
+                &stats,
+                probed.as_ref(),
+                start.elapsed().as_secs_f64(),
+            );
             if let (Some(d), Some(i)) = (
                 before_dist,
                 columns.iter().position(|c| c == "dist_to_equilibrium"),
@@ -242,6 +317,10 @@ pub fn run<B: AutodiffBackend>(
         steps_done = step + 1;
     }
     progress(unreported);
+    if let (Ending::Done, Some(f)) = (ending, &field) {
+        // The point training ended at.
+        sink.eigen_rows(cfg.steps, &probe(&trainer, f))?;
+    }
     if ending == Ending::Done {
         if let Some(m) = coverage(&trainer) {
             sink.modes_row(cfg.steps, &m)?;
