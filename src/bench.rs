@@ -95,3 +95,43 @@ pub fn steps_per_second(shape: Shape, backend: BenchBackend) -> anyhow::Result<f
         Precision::F64 => measure::<crate::backend::CpuF64>(&cfg, crate::backend::CPU),
     }
 }
+
+/// Timings of one full game-Jacobian spectrum.
+#[derive(Debug, Clone, Copy)]
+pub struct SpectrumTiming {
+    /// Parameters of both players.
+    pub params: usize,
+    pub jacobian_s: f64,
+    pub eigen_s: f64,
+}
+
+/// The full spectrum of a ring-8 game with MLP 2 x `width` tanh players on a probe batch of
+/// `batch` rows, in f64 (the reference shape of the probe issue).
+pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTiming> {
+    use crate::probe::field::GameField;
+    use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig, MlpConfig};
+    let mut cfg = TrialConfig::default();
+    let mlp = MlpConfig {
+        depth: 2,
+        width,
+        activation: Activation::Tanh,
+    };
+    cfg.generator = GeneratorConfig::Mlp(mlp.clone());
+    cfg.discriminator = DiscriminatorConfig::Mlp(mlp);
+    let field = GameField::from_config(&cfg, batch)?;
+    let mut t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
+    let (g, d) = t.parameter_values();
+    let _ = &mut t;
+    let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
+    let start = Instant::now();
+    let jac = field.jacobian::<crate::backend::CpuF64>(&p, &crate::backend::CPU);
+    let jacobian_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let eig = crate::probe::spectrum::dense_eigenvalues(&jac, p.len());
+    std::hint::black_box(eig);
+    Ok(SpectrumTiming {
+        params: p.len(),
+        jacobian_s,
+        eigen_s: start.elapsed().as_secs_f64(),
+    })
+}

@@ -67,6 +67,10 @@ enum Command {
         /// with --features cuda).
         #[arg(long, default_value = "cpu", value_parser = ["cpu", "ndarray", "cuda"])]
         backend: String,
+        /// Time the full game-Jacobian spectrum instead (ring-8, MLP 2 x WIDTH tanh, f64,
+        /// probe batch 256); default widths 16, 32 and 64.
+        #[arg(long)]
+        spectrum: bool,
     },
 }
 
@@ -153,7 +157,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             steps,
             f64,
             backend,
+            spectrum,
         } => {
+            if spectrum {
+                let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
+                println!("game                 params  jacobian_s  eigen_s  total_s");
+                for w in widths {
+                    let t = ganlab::bench::spectrum_timing(w, 256)?;
+                    println!(
+                        "MLP 2x{w:<4} tanh f64  {:>7} {:>11.2} {:>8.2} {:>8.2}",
+                        t.params,
+                        t.jacobian_s,
+                        t.eigen_s,
+                        t.jacobian_s + t.eigen_s
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let precision = if f64 { Precision::F64 } else { Precision::F32 };
             let shapes = match width {
                 Some(w) => vec![(w, batch)],
