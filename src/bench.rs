@@ -119,9 +119,9 @@ pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTim
     cfg.generator = GeneratorConfig::Mlp(mlp.clone());
     cfg.discriminator = DiscriminatorConfig::Mlp(mlp);
     let field = GameField::from_config(&cfg, batch)?;
-    let mut t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
+    // The initial point of a trial with this configuration.
+    let t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
     let (g, d) = t.parameter_values();
-    let _ = &mut t;
     let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
     let start = Instant::now();
     let jac = field.jacobian::<crate::backend::CpuF64>(&p, &crate::backend::CPU);

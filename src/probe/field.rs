@@ -163,18 +163,8 @@ impl GameField {
             .map(|t| t.require_grad())
             .collect();
         let v = self.field_tensors(&theta, &phi, dev);
-        let specs: Vec<&ParamSpec> = self.theta.iter().chain(&self.phi).collect();
-        let w_tensors = {
-            let mut at = 0;
-            specs
-                .iter()
-                .map(|s| {
-                    let t = matrix::<B>(w[at..at + s.len()].to_vec(), s.rows, s.cols, dev);
-                    at += s.len();
-                    t
-                })
-                .collect::<Vec<_>>()
-        };
+        let specs: Vec<ParamSpec> = self.theta.iter().chain(&self.phi).cloned().collect();
+        let w_tensors = Self::tensors::<B>(&specs, w, dev);
         let dot = v
             .into_iter()
             .zip(w_tensors)
