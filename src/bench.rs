@@ -135,3 +135,45 @@ pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTim
         eigen_s: start.elapsed().as_secs_f64(),
     })
 }
+
+/// Seconds, products and converged count for the top `k` eigenvalues (largest magnitude) of the
+/// same game as [`spectrum_timing`], by Arnoldi on the exact product, without forming J.
+pub fn arnoldi_timing(
+    width: usize,
+    batch: usize,
+    k: usize,
+) -> anyhow::Result<(usize, f64, usize, usize)> {
+    use crate::probe::field::GameField;
+    use crate::probe::krylov::{arnoldi, Which};
+    use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig, MlpConfig};
+    let mut cfg = TrialConfig::default();
+    let mlp = MlpConfig {
+        depth: 2,
+        width,
+        activation: Activation::Tanh,
+    };
+    cfg.generator = GeneratorConfig::Mlp(mlp.clone());
+    cfg.discriminator = DiscriminatorConfig::Mlp(mlp);
+    let field = GameField::from_config(&cfg, batch)?;
+    let t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
+    let (g, d) = t.parameter_values();
+    let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
+    let mut rng = crate::rng::stream(0, crate::rng::Stream::Probe);
+    let mut op = |w: &[f64]| field.vjp::<crate::backend::CpuF64>(&p, w, &crate::backend::CPU);
+    let start = Instant::now();
+    let r = arnoldi(
+        &mut op,
+        p.len(),
+        k,
+        Which::LargestMagnitude,
+        1e-8,
+        400,
+        &mut rng,
+    );
+    Ok((
+        p.len(),
+        start.elapsed().as_secs_f64(),
+        r.products,
+        r.converged,
+    ))
+}

@@ -71,6 +71,9 @@ enum Command {
         /// probe batch 256); default widths 16, 32 and 64.
         #[arg(long)]
         spectrum: bool,
+        /// With --spectrum: time the top K eigenvalues by Arnoldi instead of the full spectrum.
+        #[arg(long)]
+        arnoldi: Option<usize>,
     },
 }
 
@@ -158,7 +161,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             f64,
             backend,
             spectrum,
+            arnoldi,
         } => {
+            if let (true, Some(k)) = (spectrum, arnoldi) {
+                let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
+                println!("game                 params  top_k  seconds  products  converged");
+                for w in widths {
+                    let (n, secs, products, converged) = ganlab::bench::arnoldi_timing(w, 256, k)?;
+                    println!("MLP 2x{w:<4} tanh f64  {n:>7} {k:>6} {secs:>8.2} {products:>9} {converged:>10}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if spectrum {
                 let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
                 println!("game                 params  jacobian_s  eigen_s  total_s");

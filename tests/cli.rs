@@ -439,9 +439,9 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             vec!["base.objective.gp_weight".into(), "finite".into()],
         ),
         (
-            "game too large to probe",
-            "[base]\nprobe = { every = 10 }\n".into(),
-            vec!["base.probe.every".into(), "max_dense".into()],
+            "probe tolerance",
+            "[base]\nprobe = { every = 10, tol = 0.0 }\n".into(),
+            vec!["base.probe.tol".into(), "> 0".into()],
         ),
         (
             "bad study name",
@@ -545,7 +545,7 @@ fn dirac_spectra_study_records_the_known_spectra_in_eigen_csv() {
     let eig = out.join("004-non_saturating-0.3/eigen.csv");
     assert_eq!(
         header(&eig),
-        ["step", "matrix", "method", "index", "re", "im"]
+        ["step", "matrix", "method", "index", "re", "im", "residual"]
     );
     let game: Vec<(f64, f64)> = rows(&eig)
         .iter()

@@ -216,3 +216,113 @@ fn dirac_trajectories_spiral_out_stay_or_converge() {
     );
     assert!(r1 < 1e-3, "R1 should converge: {r1}");
 }
+
+fn medium_game() -> (GameField, Vec<f64>) {
+    let mut c = TrialConfig::default();
+    c.precision = Precision::F64;
+    let mlp = MlpConfig {
+        depth: 2,
+        width: 8,
+        activation: Activation::Tanh,
+    };
+    c.generator = GeneratorConfig::Mlp(mlp.clone());
+    c.discriminator = DiscriminatorConfig::Mlp(mlp);
+    let f = GameField::from_config(&c, 32).unwrap();
+    let t = ganlab::train::Trainer::<CpuF64>::new(&c, CPU).unwrap();
+    let (g, d) = t.parameter_values();
+    (f, g.into_iter().chain(d).flatten().collect())
+}
+
+#[test]
+fn arnoldi_top_k_agrees_with_the_dense_spectrum() {
+    use ganlab::probe::krylov::{arnoldi, Which};
+    let (f, p) = medium_game();
+    let (_, _, n) = f.dims();
+    assert!(n > 150, "{n}");
+    let dense = dense_eigenvalues(&f.jacobian::<CpuF64>(&p, &CPU), n);
+    for which in [
+        Which::LargestMagnitude,
+        Which::LargestReal,
+        Which::SmallestReal,
+    ] {
+        let mut rng = ganlab::rng::stream(1, ganlab::rng::Stream::Probe);
+        // The operator is J^T: the same eigenvalues as J.
+        let mut op = |w: &[f64]| f.vjp::<CpuF64>(&p, w, &CPU);
+        let r = arnoldi(&mut op, n, 4, which, 1e-8, n, &mut rng);
+        assert_eq!(r.converged, 4, "{which:?}: {:?}", r.residuals);
+        let mut want = dense.clone();
+        let key = |e: &Eigenvalue| match which {
+            Which::LargestMagnitude => e.re.hypot(e.im),
+            Which::LargestReal => e.re,
+            Which::SmallestReal => -e.re,
+            Which::LargestImag => e.im.abs(),
+        };
+        want.sort_by(|a, b| key(b).total_cmp(&key(a)));
+        for (got, w) in r.values.iter().zip(&want) {
+            assert!(
+                (key(got) - key(w)).abs() < 1e-6 * key(w).abs().max(1.0),
+                "{which:?}: {got:?} vs {w:?}"
+            );
+            // The value itself exists in the dense spectrum.
+            let close = dense
+                .iter()
+                .any(|d| (d.re - got.re).abs() < 1e-6 && (d.im - got.im).abs() < 1e-6);
+            assert!(close, "{which:?}: {got:?} is not in the dense spectrum");
+        }
+        assert!(r.products <= n, "{which:?}: {} products", r.products);
+    }
+}
+
+#[test]
+fn lanczos_extremes_equal_the_dense_hessian_eigenvalues() {
+    use ganlab::probe::krylov::lanczos;
+    let (f, p) = medium_game();
+    let (ng, nd, n) = f.dims();
+    let report = ganlab::probe::probe_dense(&f, &p, 1e-3, 1e-3);
+    // H_DD w is the phi block of J^T (0, w).
+    let mut op = |w: &[f64]| {
+        let mut full = vec![0.0; n];
+        full[ng..].copy_from_slice(w);
+        f.vjp::<CpuF64>(&p, &full, &CPU)[ng..].to_vec()
+    };
+    let mut rng = ganlab::rng::stream(2, ganlab::rng::Stream::Probe);
+    let r = lanczos(&mut op, nd, 3, 1e-9, nd, &mut rng);
+    assert_eq!(r.converged, r.values.len(), "{:?}", r.residuals);
+    let dense = &report.hessian_d;
+    let got: Vec<f64> = r.values.iter().map(|e| e.re).collect();
+    for i in 0..3 {
+        assert!(
+            (got[i] - dense[i]).abs() < 1e-8 * dense[i].abs().max(1.0),
+            "low {i}: {got:?} vs {:?}",
+            &dense[..3]
+        );
+        let (g, d) = (got[got.len() - 1 - i], dense[dense.len() - 1 - i]);
+        assert!(
+            (g - d).abs() < 1e-8 * d.abs().max(1.0),
+            "high {i}: {g} vs {d}"
+        );
+    }
+}
+
+#[test]
+fn games_above_max_dense_are_probed_by_arnoldi_and_lanczos() {
+    use ganlab::probe::{probe_dense, probe_point};
+    use ganlab::spec::ProbeConfig;
+    let (f, p) = medium_game();
+    let cfg = ProbeConfig {
+        max_dense: 10,
+        top_k: 3,
+        ..Default::default()
+    };
+    let k = probe_point(&f, &p, &cfg, 0, 1e-3, 1e-3);
+    let d = probe_dense(&f, &p, 1e-3, 1e-3);
+    assert_eq!((k.game_method, k.hessian_method), ("arnoldi", "lanczos"));
+    assert_eq!(k.converged, 3);
+    assert_eq!(k.game_residuals.len(), 3);
+    // The largest magnitude found is the dense one.
+    let top = |v: &[Eigenvalue]| v.iter().map(|e| e.re.hypot(e.im)).fold(0.0, f64::max);
+    assert!((top(&k.game) - top(&d.game)).abs() < 1e-6);
+    let (lo, hi) = (k.hessian_d[0], *k.hessian_d.last().unwrap());
+    assert!((lo - d.hessian_d[0]).abs() < 1e-7 && (hi - d.hessian_d.last().unwrap()).abs() < 1e-7);
+    assert!(k.gd_radius.is_nan());
+}

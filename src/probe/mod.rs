@@ -2,6 +2,7 @@
 //! stability probes (game-Jacobian spectrum and player Hessians) on a [`field::GameField`].
 
 pub mod field;
+pub mod krylov;
 pub mod modes;
 pub mod spectrum;
 
@@ -14,12 +15,22 @@ use spectrum::{dense_eigenvalues, figures, simultaneous_gd_radius, Eigenvalue, S
 /// What one probe found at one point.
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
-    /// Every eigenvalue of the game Jacobian J (sorted by real part).
+    /// Eigenvalues of the game Jacobian J: all of them (dense, sorted by real part) or the
+    /// Arnoldi selection (best first).
     pub game: Vec<Eigenvalue>,
-    /// Eigenvalues of H_GG = d(grad_theta L_G)/d(theta), ascending.
+    /// Eigenvalues of H_GG = d(grad_theta L_G)/d(theta), ascending (all, or Lanczos's two ends).
     pub hessian_g: Vec<f64>,
-    /// Eigenvalues of H_DD = d(grad_phi L_D)/d(phi), ascending.
+    /// Eigenvalues of H_DD = d(grad_phi L_D)/d(phi), ascending (all, or Lanczos's two ends).
     pub hessian_d: Vec<f64>,
+    /// `dense` or `arnoldi` for J; `dense` or `lanczos` for the Hessians.
+    pub game_method: &'static str,
+    pub hessian_method: &'static str,
+    /// Residual norms of the Krylov values, in the order of the values (empty when dense).
+    pub game_residuals: Vec<f64>,
+    pub hessian_g_residuals: Vec<f64>,
+    pub hessian_d_residuals: Vec<f64>,
+    /// How many of the game's values converged (all when dense).
+    pub converged: usize,
     pub figures: SpectrumFigures,
     /// Spectral radius of I - H J for simultaneous gradient descent at the trial's learning
     /// rates (exact for plain SGD; for Adam and RMSProp it uses their nominal rates).
@@ -52,6 +63,85 @@ pub fn probe_dense(field: &GameField, p: &[f64], lr_g: f64, lr_d: f64) -> ProbeR
         hessian_d: symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned()),
         figures: figures(&game),
         gd_radius: simultaneous_gd_radius(&jac, n, ng, lr_g, lr_d),
+        game_method: "dense",
+        hessian_method: "dense",
+        game_residuals: Vec::new(),
+        hessian_g_residuals: Vec::new(),
+        hessian_d_residuals: Vec::new(),
+        converged: n,
         game,
+    }
+}
+
+/// Krylov probe for games too large to form J: Arnoldi's `cfg.top_k` eigenvalues of J (on the
+/// product J^T w, which has J's eigenvalues) and Lanczos's `top_k` lowest and highest
+/// eigenvalues of each player's Hessian. The figures are over the values found; the spectral
+/// radius of I - H J needs the whole spectrum and is NaN here.
+pub fn probe_krylov(
+    field: &GameField,
+    p: &[f64],
+    cfg: &crate::spec::ProbeConfig,
+    seed: u64,
+) -> ProbeReport {
+    use krylov::{arnoldi, lanczos, Which};
+    let (ng, nd, n) = field.dims();
+    let which = match cfg.which {
+        crate::spec::ProbeWhich::LargestMagnitude => Which::LargestMagnitude,
+        crate::spec::ProbeWhich::LargestReal => Which::LargestReal,
+        crate::spec::ProbeWhich::SmallestReal => Which::SmallestReal,
+        crate::spec::ProbeWhich::LargestImag => Which::LargestImag,
+    };
+    let mut rng = crate::rng::stream(seed, crate::rng::Stream::Probe);
+    let mut op = |w: &[f64]| field.vjp::<CpuF64>(p, w, &CPU);
+    let game = arnoldi(
+        &mut op,
+        n,
+        cfg.top_k,
+        which,
+        cfg.tol,
+        cfg.max_krylov,
+        &mut rng,
+    );
+    // A player's Hessian-vector product is that player's block of J^T (w on its block, 0 else).
+    let mut block = |lo: usize, len: usize| {
+        let mut op = |w: &[f64]| {
+            let mut full = vec![0.0; n];
+            full[lo..lo + len].copy_from_slice(w);
+            field.vjp::<CpuF64>(p, &full, &CPU)[lo..lo + len].to_vec()
+        };
+        lanczos(&mut op, len, cfg.top_k, cfg.tol, cfg.max_krylov, &mut rng)
+    };
+    let hg = block(0, ng);
+    let hd = block(ng, nd);
+    let re = |r: &krylov::KrylovResult| r.values.iter().map(|e| e.re).collect::<Vec<_>>();
+    ProbeReport {
+        figures: figures(&game.values),
+        gd_radius: f64::NAN,
+        game_method: "arnoldi",
+        hessian_method: "lanczos",
+        hessian_g: re(&hg),
+        hessian_d: re(&hd),
+        hessian_g_residuals: hg.residuals,
+        hessian_d_residuals: hd.residuals,
+        converged: game.converged,
+        game_residuals: game.residuals,
+        game: game.values,
+    }
+}
+
+/// The probe a configuration asks for at flat parameters `p`: dense up to
+/// `cfg.max_dense` parameters, Krylov above.
+pub fn probe_point(
+    field: &GameField,
+    p: &[f64],
+    cfg: &crate::spec::ProbeConfig,
+    seed: u64,
+    lr_g: f64,
+    lr_d: f64,
+) -> ProbeReport {
+    if field.dims().2 <= cfg.max_dense {
+        probe_dense(field, p, lr_g, lr_d)
+    } else {
+        probe_krylov(field, p, cfg, seed)
     }
 }

@@ -482,8 +482,17 @@ pub struct ProbeConfig {
     pub every: u64,
     /// Rows of the fixed probe batch (drawn once per trial from its own stream).
     pub batch: usize,
-    /// Largest game (parameters of both players) whose full Jacobian is formed.
+    /// Largest game (parameters of both players) whose full Jacobian is formed; larger games
+    /// get the `top_k` eigenvalues of J by Arnoldi and the Hessians' extremes by Lanczos.
     pub max_dense: usize,
+    /// Eigenvalues wanted from Arnoldi (and from each end of each Hessian by Lanczos).
+    pub top_k: usize,
+    /// Which eigenvalues of J Arnoldi looks for.
+    pub which: ProbeWhich,
+    /// Relative residual under which a Ritz value counts as converged.
+    pub tol: f64,
+    /// Largest Krylov basis before giving up (unconverged values are still recorded).
+    pub max_krylov: usize,
 }
 impl Default for ProbeConfig {
     fn default() -> Self {
@@ -491,6 +500,22 @@ impl Default for ProbeConfig {
             every: 0,
             batch: 256,
             max_dense: 3000,
+            top_k: 20,
+            which: ProbeWhich::LargestMagnitude,
+            tol: 1e-8,
+            max_krylov: 400,
         }
     }
+}
+
+/// The end of the spectrum a Krylov probe looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeWhich {
+    #[default]
+    LargestMagnitude,
+    LargestReal,
+    /// The least stable directions of the gradient flow.
+    SmallestReal,
+    LargestImag,
 }

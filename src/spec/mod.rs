@@ -123,7 +123,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
         })?;
         validate::check(&config).map_err(|(k, m)| err(&blame(&k), m))?;
         resolve_paths(&mut config, &base_dir).map_err(|(k, m)| err(&blame(&k), m))?;
-        check_probe_size(&config).map_err(|(k, m)| err(&blame(&k), m))?;
         trials.push(PlannedTrial {
             name: trial_name(index, &swept_keys, &point),
             swept: point,
@@ -362,34 +361,6 @@ fn resolve_paths(config: &mut TrialConfig, base_dir: &Path) -> Result<(), (Strin
         crate::data::table::check_csv(&full).map_err(|m| ("data.path".to_string(), m))?;
         let full = full.canonicalize().unwrap_or(full);
         csv.path = full.to_string_lossy().into_owned();
-    }
-    Ok(())
-}
-
-/// Probes form the whole game Jacobian: refuse games above `probe.max_dense` parameters.
-fn check_probe_size(config: &TrialConfig) -> Result<(), (String, String)> {
-    if config.probe.every == 0 {
-        return Ok(());
-    }
-    let data = crate::data::Dataset::from_config(&config.data)
-        .map_err(|e| ("data".to_string(), format!("{e:#}")))?;
-    let game = crate::game::Game::new(config, data.dim());
-    let n: usize = game
-        .generator
-        .param_specs()
-        .iter()
-        .chain(&game.discriminator.param_specs())
-        .map(|s| s.len())
-        .sum();
-    if n > config.probe.max_dense {
-        return Err((
-            "probe.every".into(),
-            format!(
-                "probes form the full {n} x {n} game Jacobian, above probe.max_dense = {}; raise max_dense (the \
-                 cost grows as n products plus an n^3 eigensolve) or probe a smaller game",
-                config.probe.max_dense
-            ),
-        ));
     }
     Ok(())
 }

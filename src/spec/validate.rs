@@ -106,6 +106,9 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     count("record.eval_samples", r.eval_samples, 1, 1 << 22)?;
     count("probe.batch", c.probe.batch, 1, 1 << 20)?;
     count("probe.max_dense", c.probe.max_dense, 1, 20_000)?;
+    count("probe.top_k", c.probe.top_k, 1, 1000)?;
+    positive("probe.tol", c.probe.tol)?;
+    count("probe.max_krylov", c.probe.max_krylov, 2, 100_000)?;
     Ok(())
 }
 

@@ -284,24 +284,40 @@ impl TrialSink for CsvSink {
     fn eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {
         if self.eigen.is_none() {
             let mut w = writer(&self.dir.join("eigen.csv.partial"))?;
-            w.write_record(["step", "matrix", "method", "index", "re", "im"])?;
+            w.write_record(["step", "matrix", "method", "index", "re", "im", "residual"])?;
             self.eigen = Some(w);
         }
         let w = self.eigen.as_mut().context("eigen writer")?;
         let s = step.to_string();
+        // Dense values have no residual: the column is empty for them.
+        let res = |v: &[f64], i: usize| v.get(i).map(|x| fmt(*x)).unwrap_or_default();
         for (i, e) in r.game.iter().enumerate() {
-            w.write_record([
-                s.as_str(),
-                "game",
-                "dense",
-                &i.to_string(),
-                &fmt(e.re),
-                &fmt(e.im),
-            ])?;
+            let fields = [
+                s.clone(),
+                "game".into(),
+                r.game_method.into(),
+                i.to_string(),
+                fmt(e.re),
+                fmt(e.im),
+                res(&r.game_residuals, i),
+            ];
+            w.write_record(&fields)?;
         }
-        for (name, values) in [("hessian_g", &r.hessian_g), ("hessian_d", &r.hessian_d)] {
+        for (name, values, residuals) in [
+            ("hessian_g", &r.hessian_g, &r.hessian_g_residuals),
+            ("hessian_d", &r.hessian_d, &r.hessian_d_residuals),
+        ] {
             for (i, v) in values.iter().enumerate() {
-                w.write_record([s.as_str(), name, "dense", &i.to_string(), &fmt(*v), "0"])?;
+                let fields = [
+                    s.clone(),
+                    name.into(),
+                    r.hessian_method.into(),
+                    i.to_string(),
+                    fmt(*v),
+                    "0".into(),
+                    res(residuals, i),
+                ];
+                w.write_record(&fields)?;
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use crate::data::sample_latent;
 use crate::nets::Net;
 use crate::probe::field::GameField;
 use crate::probe::modes::{mode_coverage, ModeCoverage};
-use crate::probe::{probe_dense, ProbeReport};
+use crate::probe::{probe_point, ProbeReport};
 use crate::rng::{stream, Stream};
 use crate::spec::{BackendKind, Loss, Precision, TrialConfig};
 
@@ -26,7 +26,7 @@ pub trait TrialSink {
 }
 
 /// Columns of `metrics.csv` that probes fill (NaN on steps without a probe).
-pub const PROBE_COLUMNS: [&str; 9] = [
+pub const PROBE_COLUMNS: [&str; 10] = [
     "eig_max_re",
     "eig_min_re",
     "eig_max_im_over_re",
@@ -36,10 +36,11 @@ pub const PROBE_COLUMNS: [&str; 9] = [
     "hess_g_max",
     "hess_d_min",
     "hess_d_max",
+    "eig_converged",
 ];
 
-fn probe_values(r: Option<&ProbeReport>) -> [f64; 9] {
-    let Some(r) = r else { return [f64::NAN; 9] };
+fn probe_values(r: Option<&ProbeReport>) -> [f64; 10] {
+    let Some(r) = r else { return [f64::NAN; 10] };
     let ends = |v: &[f64]| {
         (
             v.first().copied().unwrap_or(f64::NAN),
@@ -59,6 +60,7 @@ fn probe_values(r: Option<&ProbeReport>) -> [f64; 9] {
         gmax,
         dmin,
         dmax,
+        r.converged as f64,
     ]
 }
 
@@ -66,7 +68,14 @@ fn probe_values(r: Option<&ProbeReport>) -> [f64; 9] {
 fn probe<B: AutodiffBackend>(t: &Trainer<B>, field: &GameField) -> ProbeReport {
     let (g, d) = t.parameter_values();
     let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
-    probe_dense(field, &p, t.opt_g.lr(), t.opt_d.lr())
+    probe_point(
+        field,
+        &p,
+        &t.cfg.probe,
+        t.cfg.seed,
+        t.opt_g.lr(),
+        t.opt_d.lr(),
+    )
 }
 
 /// How a trial ended.
