@@ -570,6 +570,12 @@ fn dirac_spectra_study_records_the_known_spectra_in_eigen_csv() {
     ] {
         assert!(m.contains(&c.to_string()), "{c}: {m:?}");
     }
+    let path = out.join("004-non_saturating-0.3/path_angle.csv");
+    assert_eq!(
+        header(&path),
+        ["alpha", "cosine", "norm", "norm_g", "norm_d"]
+    );
+    assert_eq!(rows(&path).len(), 25);
     assert!(fs::read_to_string(out.join("README.md"))
         .unwrap()
         .contains("positive"));

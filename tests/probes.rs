@@ -326,3 +326,37 @@ fn games_above_max_dense_are_probed_by_arnoldi_and_lanczos() {
     assert!((lo - d.hessian_d[0]).abs() < 1e-7 && (hi - d.hessian_d.last().unwrap()).abs() < 1e-7);
     assert!(k.gd_radius.is_nan());
 }
+
+#[test]
+fn path_angle_is_zero_for_a_rotation_and_follows_the_closed_form_with_r1() {
+    use ganlab::probe::path::{alphas, path_angle};
+    // Dirac WGAN: v = (-psi, theta), from (1, 1) to (0, 0): v is orthogonal to the path.
+    let f = dirac(Loss::WganClip, Regulariser::None, 0.0);
+    let a = alphas(13);
+    assert!((a[0] + 0.1).abs() < 1e-15 && (a[12] - 1.1).abs() < 1e-15);
+    for p in path_angle(&f, &[1.0, 1.0], &[0.0, 0.0], &a) {
+        if (p.alpha - 1.0).abs() > 1e-9 {
+            assert!(p.cosine.abs() < 1e-12, "{p:?}");
+            assert!(
+                (p.norm - (1.0 - p.alpha).abs() * 2f64.sqrt()).abs() < 1e-12,
+                "{p:?}"
+            );
+        }
+    }
+    // With R1 (gamma): v = (-psi, theta + gamma psi); on the path s(1, 1), s = 1 - alpha:
+    // v = s(-1, 1 + gamma), direction (-1, -1): cos = -gamma sign(s) / (sqrt 2 |(-1, 1 + gamma)|).
+    let gamma = 0.5;
+    let f = dirac(Loss::WganClip, Regulariser::R1, gamma);
+    for p in path_angle(&f, &[1.0, 1.0], &[0.0, 0.0], &a) {
+        let s: f64 = 1.0 - p.alpha;
+        if s.abs() > 1e-9 {
+            let want =
+                -gamma * s.signum() / (2f64.sqrt() * (1.0 + (1.0 + gamma) * (1.0 + gamma)).sqrt());
+            assert!((p.cosine - want).abs() < 1e-12, "{p:?} want {want}");
+            assert!(
+                (p.norm_g - s.abs()).abs() < 1e-12
+                    && (p.norm_d - s.abs() * (1.0 + gamma)).abs() < 1e-12
+            );
+        }
+    }
+}

@@ -4,6 +4,7 @@
 pub mod field;
 pub mod krylov;
 pub mod modes;
+pub mod path;
 pub mod spectrum;
 
 use nalgebra::{DMatrix, SymmetricEigen};

@@ -14,6 +14,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::probe::modes::ModeCoverage;
+use crate::probe::path::PathPoint;
 use crate::probe::ProbeReport;
 use crate::spec::TrialConfig;
 use crate::train::trial::TrialSink;
@@ -158,6 +159,7 @@ impl TrialDir {
             "metrics.csv.partial",
             "modes.csv.partial",
             "eigen.csv.partial",
+            "path_angle.csv",
         ] {
             let p = self.path.join(&name);
             if p.exists() {
@@ -321,6 +323,24 @@ impl TrialSink for CsvSink {
             }
         }
         Ok(())
+    }
+
+    fn path_angle(&mut self, points: &[PathPoint]) -> anyhow::Result<()> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["alpha", "cosine", "norm", "norm_g", "norm_d"])?;
+        for p in points {
+            w.write_record([
+                fmt(p.alpha),
+                fmt(p.cosine),
+                fmt(p.norm),
+                fmt(p.norm_g),
+                fmt(p.norm_d),
+            ])?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write path_angle.csv: {}", e.error()))?;
+        write_atomic(&self.dir.join("path_angle.csv"), &bytes)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::data::sample_latent;
 use crate::nets::Net;
 use crate::probe::field::GameField;
 use crate::probe::modes::{mode_coverage, ModeCoverage};
+use crate::probe::path::{alphas, path_angle, PathPoint};
 use crate::probe::{probe_point, ProbeReport};
 use crate::rng::{stream, Stream};
 use crate::spec::{BackendKind, Loss, Precision, TrialConfig};
@@ -23,6 +24,8 @@ pub trait TrialSink {
     fn modes_row(&mut self, step: u64, coverage: &ModeCoverage) -> anyhow::Result<()>;
     /// The rows of `eigen.csv` for one probe.
     fn eigen_rows(&mut self, step: u64, report: &ProbeReport) -> anyhow::Result<()>;
+    /// `path_angle.csv`: the path-angle profile from the first to the last point of training.
+    fn path_angle(&mut self, points: &[PathPoint]) -> anyhow::Result<()>;
 }
 
 /// Columns of `metrics.csv` that probes fill (NaN on steps without a probe).
@@ -272,6 +275,11 @@ pub fn run<B: AutodiffBackend>(
     };
     let columns = metrics_columns(&trainer);
     sink.metrics_header(&columns)?;
+    let flat = |t: &Trainer<B>| -> Vec<f64> {
+        let (g, d) = t.parameter_values();
+        g.into_iter().chain(d).flatten().collect()
+    };
+    let initial_point = field.as_ref().map(|_| flat(&trainer));
     let mut last_row: Vec<f64> = Vec::new();
     let mut last_modes = None;
     let mut ending = Ending::Done;
@@ -327,8 +335,11 @@ pub fn run<B: AutodiffBackend>(
     }
     progress(unreported);
     if let (Ending::Done, Some(f)) = (ending, &field) {
-        // The point training ended at.
+        // The point training ended at, and the path to it from the start.
         sink.eigen_rows(cfg.steps, &probe(&trainer, f))?;
+        if let Some(p0) = &initial_point {
+            sink.path_angle(&path_angle(f, p0, &flat(&trainer), &alphas(25)))?;
+        }
     }
     if ending == Ending::Done {
         if let Some(m) = coverage(&trainer) {
