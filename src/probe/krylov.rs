@@ -66,6 +66,22 @@ fn orthogonalise(basis: &[Vec<f64>], w: &mut [f64]) -> Vec<f64> {
     h
 }
 
+/// What a solver reports when the operator returns non-finite values (a diverged point).
+fn not_finite(k: usize, products: usize) -> KrylovResult {
+    KrylovResult {
+        values: vec![
+            Eigenvalue {
+                re: f64::NAN,
+                im: f64::NAN
+            };
+            k
+        ],
+        residuals: vec![f64::NAN; k],
+        converged: 0,
+        products,
+    }
+}
+
 fn start_vector<R: Rng>(n: usize, rng: &mut R) -> Vec<f64> {
     let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     let s = norm(&v);
@@ -111,6 +127,9 @@ pub fn arnoldi<R: Rng>(
         let m = cols.len();
         let mut w = apply(&basis[m]);
         products += 1;
+        if w.iter().any(|x| !x.is_finite()) {
+            return not_finite(k, products);
+        }
         let mut h = orthogonalise(&basis, &mut w);
         let beta = norm(&w);
         h.push(beta);
@@ -179,6 +198,9 @@ pub fn lanczos<R: Rng>(
         let m = alpha.len();
         let mut w = apply(&basis[m]);
         products += 1;
+        if w.iter().any(|x| !x.is_finite()) {
+            return not_finite(2 * k, products);
+        }
         let h = orthogonalise(&basis, &mut w);
         alpha.push(h[m]);
         let b = norm(&w);

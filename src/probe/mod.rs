@@ -42,6 +42,9 @@ fn symmetric_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
     if block.nrows() == 0 {
         return Vec::new();
     }
+    if block.iter().any(|x| !x.is_finite()) {
+        return vec![f64::NAN; block.nrows()];
+    }
     // Exactly symmetric in exact arithmetic; average away the rounding.
     let sym = (&block + block.transpose()) * 0.5;
     let mut e: Vec<f64> = SymmetricEigen::new(sym)

@@ -25,6 +25,16 @@ pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
     if n == 0 {
         return Vec::new();
     }
+    if matrix.iter().any(|x| !x.is_finite()) {
+        // A diverged point: the eigensolvers need not terminate on NaN input.
+        return vec![
+            Eigenvalue {
+                re: f64::NAN,
+                im: f64::NAN
+            };
+            n
+        ];
+    }
     let mut eig: Vec<Eigenvalue> = if n < FAER_FROM {
         DMatrix::from_row_slice(n, n, matrix)
             .complex_eigenvalues()
@@ -153,6 +163,12 @@ mod tests {
         }
         let trace: f64 = (0..n).map(|i| a[i * n + i]).sum();
         assert!((fa.iter().map(|e| e.re).sum::<f64>() - trace).abs() < 1e-8);
+    }
+
+    #[test]
+    fn a_non_finite_matrix_gives_nan_eigenvalues_instead_of_hanging() {
+        let e = dense_eigenvalues(&[1.0, f64::NAN, 0.0, 1.0], 2);
+        assert!(e.iter().all(|e| e.re.is_nan() && e.im.is_nan()));
     }
 
     #[test]
