@@ -105,10 +105,12 @@ pub struct SpectrumTiming {
     pub eigen_s: f64,
 }
 
-/// The full spectrum of a ring-8 game with MLP 2 x `width` tanh players on a probe batch of
-/// `batch` rows, in f64 (the reference shape of the probe issue).
-pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTiming> {
-    use crate::probe::field::GameField;
+/// The reference game of the probe issue: ring-8, MLP 2 x `width` tanh players, a probe batch
+/// of `batch` rows, at the initial point of a trial with seed 0.
+fn reference_probe_game(
+    width: usize,
+    batch: usize,
+) -> anyhow::Result<(crate::probe::field::GameField, Vec<f64>)> {
     use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig, MlpConfig};
     let mut cfg = TrialConfig::default();
     let mlp = MlpConfig {
@@ -118,11 +120,15 @@ pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTim
     };
     cfg.generator = GeneratorConfig::Mlp(mlp.clone());
     cfg.discriminator = DiscriminatorConfig::Mlp(mlp);
-    let field = GameField::from_config(&cfg, batch)?;
-    // The initial point of a trial with this configuration.
+    let field = crate::probe::field::GameField::from_config(&cfg, batch)?;
     let t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
     let (g, d) = t.parameter_values();
-    let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
+    Ok((field, g.into_iter().chain(d).flatten().collect()))
+}
+
+/// The full spectrum of the reference probe game, in f64.
+pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTiming> {
+    let (field, p) = reference_probe_game(width, batch)?;
     let start = Instant::now();
     let jac = field.jacobian::<crate::backend::CpuF64>(&p, &crate::backend::CPU);
     let jacobian_s = start.elapsed().as_secs_f64();
@@ -143,21 +149,8 @@ pub fn arnoldi_timing(
     batch: usize,
     k: usize,
 ) -> anyhow::Result<(usize, f64, usize, usize)> {
-    use crate::probe::field::GameField;
     use crate::probe::krylov::{arnoldi, Which};
-    use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig, MlpConfig};
-    let mut cfg = TrialConfig::default();
-    let mlp = MlpConfig {
-        depth: 2,
-        width,
-        activation: Activation::Tanh,
-    };
-    cfg.generator = GeneratorConfig::Mlp(mlp.clone());
-    cfg.discriminator = DiscriminatorConfig::Mlp(mlp);
-    let field = GameField::from_config(&cfg, batch)?;
-    let t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
-    let (g, d) = t.parameter_values();
-    let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
+    let (field, p) = reference_probe_game(width, batch)?;
     let mut rng = crate::rng::stream(0, crate::rng::Stream::Probe);
     let mut op = |w: &[f64]| field.vjp::<crate::backend::CpuF64>(&p, w, &crate::backend::CPU);
     let start = Instant::now();
