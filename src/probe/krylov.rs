@@ -82,6 +82,23 @@ fn not_finite(k: usize, products: usize) -> KrylovResult {
     }
 }
 
+/// One product A q_m orthogonalised against the basis: (coefficients, remainder, its norm), or
+/// None when the product is not finite.
+fn next_direction(
+    apply: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+    basis: &[Vec<f64>],
+    products: &mut usize,
+) -> Option<(Vec<f64>, Vec<f64>, f64)> {
+    let mut w = apply(&basis[basis.len() - 1]);
+    *products += 1;
+    if w.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let h = orthogonalise(basis, &mut w);
+    let beta = norm(&w);
+    Some((h, w, beta))
+}
+
 fn start_vector<R: Rng>(n: usize, rng: &mut R) -> Vec<f64> {
     let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     let s = norm(&v);
@@ -124,14 +141,9 @@ pub fn arnoldi<R: Rng>(
     let mut cols: Vec<Vec<f64>> = Vec::new();
     let mut products = 0;
     loop {
-        let m = cols.len();
-        let mut w = apply(&basis[m]);
-        products += 1;
-        if w.iter().any(|x| !x.is_finite()) {
+        let Some((mut h, w, beta)) = next_direction(apply, &basis, &mut products) else {
             return not_finite(k, products);
-        }
-        let mut h = orthogonalise(&basis, &mut w);
-        let beta = norm(&w);
+        };
         h.push(beta);
         cols.push(h);
         let m = cols.len();
@@ -195,15 +207,10 @@ pub fn lanczos<R: Rng>(
     let (mut alpha, mut beta): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut products = 0;
     loop {
-        let m = alpha.len();
-        let mut w = apply(&basis[m]);
-        products += 1;
-        if w.iter().any(|x| !x.is_finite()) {
+        let Some((h, w, b)) = next_direction(apply, &basis, &mut products) else {
             return not_finite(2 * k, products);
-        }
-        let h = orthogonalise(&basis, &mut w);
-        alpha.push(h[m]);
-        let b = norm(&w);
+        };
+        alpha.push(h[alpha.len()]);
         let m = alpha.len();
         let breakdown = b
             <= 1e-14
@@ -224,12 +231,10 @@ pub fn lanczos<R: Rng>(
             let eig = SymmetricEigen::new(t);
             let mut order: Vec<usize> = (0..m).collect();
             order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+            // The kk lowest and kk highest (disjoint: 2 kk <= m, except for m = 1), ascending.
             let kk = k.min(m / 2).max(1);
             let mut pick: Vec<usize> = order[..kk].to_vec();
-            pick.extend_from_slice(&order[m - kk.min(m - kk)..]);
-            pick.sort_unstable();
-            pick.dedup();
-            pick.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+            pick.extend(order[kk.max(m - kk)..].iter().copied());
             let residuals: Vec<f64> = pick
                 .iter()
                 .map(|&i| {

@@ -206,6 +206,7 @@ fn metrics_row<B: AutodiffBackend>(
     t: &Trainer<B>,
     step: u64,
     s: &StepStats,
+    dist: Option<f64>,
     probed: Option<&ProbeReport>,
     wall: f64,
 ) -> Vec<f64> {
@@ -225,9 +226,7 @@ fn metrics_row<B: AutodiffBackend>(
     }
     r.push(t.opt_g.lr());
     r.push(t.opt_d.lr());
-    if is_dirac_game(t) {
-        r.push(dist_to_equilibrium(t));
-    }
+    r.extend(dist);
     if t.cfg.probe.every > 0 {
         r.extend(probe_values(probed));
     }
@@ -306,19 +305,14 @@ pub fn run<B: AutodiffBackend>(
         let stats = trainer.step();
         let bad = diverged(&stats, cfg.train.diverge_above);
         if bad || probed.is_some() || step % cfg.record.every == 0 || step + 1 == cfg.steps {
-            let mut row = metrics_row(
+            let row = metrics_row(
                 &trainer,
                 step,
                 &stats,
+                before_dist,
                 probed.as_ref(),
                 start.elapsed().as_secs_f64(),
             );
-            if let (Some(d), Some(i)) = (
-                before_dist,
-                columns.iter().position(|c| c == "dist_to_equilibrium"),
-            ) {
-                row[i] = d;
-            }
             sink.metrics_row(&row)?;
             last_row = row;
         }
