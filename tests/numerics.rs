@@ -1,13 +1,14 @@
 //! Numbers against closed forms and finite differences.
 
+mod common;
+
 use burn::tensor::Tensor;
 
 use ganlab::backend::{host, matrix, CpuF32, CpuF64, CPU, CPU_F32};
 use ganlab::game::penalty::{gradient_penalty, squared_gradient_penalty};
 use ganlab::nets::Net;
 use ganlab::spec::{
-    Activation, DataConfig, DiracData, DiscriminatorConfig, GeneratorConfig, Loss, OptimizerConfig,
-    Precision, ScalarInit, SgdConfig, TrialConfig, UpdateScheme,
+    Activation, DiscriminatorConfig, GeneratorConfig, Loss, TrialConfig, UpdateScheme,
 };
 use ganlab::train::Trainer;
 
@@ -23,22 +24,8 @@ fn softplus(t: f64) -> f64 {
 /// The Dirac-GAN of Mescheder et al. at (theta, psi), trained by plain SGD with step 1 so that
 /// each update equals minus the gradient.
 fn dirac(loss: Loss, theta: f64, psi: f64, update: UpdateScheme) -> TrialConfig {
-    let mut c = TrialConfig::default();
-    c.precision = Precision::F64;
-    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
-    c.generator = GeneratorConfig::Dirac(ScalarInit { init: theta });
-    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: psi });
-    c.objective.loss = loss;
-    c.train.batch = 4;
+    let mut c = common::dirac_game(loss, theta, psi, 1.0);
     c.train.update = update;
-    c.train.opt_g = OptimizerConfig::Sgd(SgdConfig {
-        lr: 1.0,
-        momentum: 0.0,
-    });
-    c.train.opt_d = OptimizerConfig::Sgd(SgdConfig {
-        lr: 1.0,
-        momentum: 0.0,
-    });
     c
 }
 

@@ -1,20 +1,17 @@
 //! Stability probes against closed forms and finite differences.
 
+mod common;
+
 use ganlab::backend::{CpuF64, CPU};
 use ganlab::probe::field::GameField;
 use ganlab::probe::spectrum::{dense_eigenvalues, simultaneous_gd_radius, Eigenvalue};
 use ganlab::spec::{
-    Activation, DataConfig, DiracData, DiscriminatorConfig, GeneratorConfig, Loss, MlpConfig,
-    Precision, Regulariser, RingData, ScalarInit, TrialConfig,
+    Activation, DataConfig, DiscriminatorConfig, GeneratorConfig, Loss, MlpConfig, Precision,
+    Regulariser, RingData, TrialConfig,
 };
 
 fn dirac(loss: Loss, reg: Regulariser, gamma: f64) -> GameField {
-    let mut c = TrialConfig::default();
-    c.precision = Precision::F64;
-    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
-    c.generator = GeneratorConfig::Dirac(ScalarInit { init: 0.0 });
-    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: 0.0 });
-    c.objective.loss = loss;
+    let mut c = common::dirac_game(loss, 0.0, 0.0, 0.2);
     c.objective.regulariser = reg;
     c.objective.reg_weight = gamma;
     GameField::from_config(&c, 8).unwrap()
@@ -172,25 +169,10 @@ fn trace_of_the_game_jacobian_is_the_sum_of_its_eigenvalues() {
 
 /// Distance to the equilibrium after `steps` plain gradient steps of 0.2 from (1, 1).
 fn dirac_distance(update: ganlab::spec::UpdateScheme, gamma: f64, steps: usize) -> f64 {
-    use ganlab::spec::{OptimizerConfig, SgdConfig};
-    let mut c = TrialConfig::default();
-    c.precision = Precision::F64;
-    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
-    c.generator = GeneratorConfig::Dirac(ScalarInit { init: 1.0 });
-    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: 1.0 });
-    c.objective.loss = Loss::Minimax;
+    let mut c = common::dirac_game(Loss::Minimax, 1.0, 1.0, 0.2);
     c.objective.regulariser = Regulariser::R1;
     c.objective.reg_weight = gamma;
-    c.train.batch = 1;
     c.train.update = update;
-    c.train.opt_g = OptimizerConfig::Sgd(SgdConfig {
-        lr: 0.2,
-        momentum: 0.0,
-    });
-    c.train.opt_d = OptimizerConfig::Sgd(SgdConfig {
-        lr: 0.2,
-        momentum: 0.0,
-    });
     let mut t = ganlab::train::Trainer::<CpuF64>::new(&c, CPU).unwrap();
     for _ in 0..steps {
         t.step();

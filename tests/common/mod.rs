@@ -1,0 +1,21 @@
+//! Helpers shared by the integration tests.
+
+use ganlab::spec::{
+    DataConfig, DiracData, DiscriminatorConfig, GeneratorConfig, Loss, OptimizerConfig, Precision,
+    ScalarInit, SgdConfig, TrialConfig,
+};
+
+/// The Dirac-GAN of Mescheder et al. (data at 0, G = theta, D(x) = psi x) in f64, both players
+/// on plain SGD with step `lr`. The batch size does not change its numbers.
+pub fn dirac_game(loss: Loss, theta: f64, psi: f64, lr: f64) -> TrialConfig {
+    let mut c = TrialConfig::default();
+    c.precision = Precision::F64;
+    c.data = DataConfig::Dirac(DiracData { at: 0.0 });
+    c.generator = GeneratorConfig::Dirac(ScalarInit { init: theta });
+    c.discriminator = DiscriminatorConfig::Linear(ScalarInit { init: psi });
+    c.objective.loss = loss;
+    c.train.batch = 4;
+    c.train.opt_g = OptimizerConfig::Sgd(SgdConfig { lr, momentum: 0.0 });
+    c.train.opt_d = OptimizerConfig::Sgd(SgdConfig { lr, momentum: 0.0 });
+    c
+}
