@@ -161,6 +161,7 @@ pub fn arnoldi_timing(
         Which::LargestMagnitude,
         1e-8,
         400,
+        50,
         &mut rng,
     );
     Ok((
@@ -169,4 +170,136 @@ pub fn arnoldi_timing(
         r.products,
         r.converged,
     ))
+}
+
+/// Writes a synthetic study of `trials` trials x `steps` recorded steps into `dir`, shaped like
+/// a ring-8 sweep (3 losses x seeds, MLP 2 x 16 players, probes and mode coverage every 500
+/// steps, 64 eigenvalues per probe): the input of the report benchmark.
+pub fn write_synthetic_study(
+    dir: &std::path::Path,
+    trials: usize,
+    steps: usize,
+) -> anyhow::Result<()> {
+    use rand::Rng;
+    use std::fmt::Write as _;
+    let losses = ["non_saturating", "wgan_clip", "wgan_gp"];
+    std::fs::create_dir_all(dir)?;
+    crate::store::write_atomic(
+        &dir.join("experiment.toml"),
+        b"[study]\nname = \"synthetic\"\ndescription = \"report benchmark\"\n",
+    )?;
+    let mut rows = Vec::new();
+    let layers = ["l0.w", "l0.b", "l1.w", "l1.b", "l2.w", "l2.b"];
+    for i in 0..trials {
+        let loss = losses[i % losses.len()];
+        let seed = (i / losses.len()) as u64;
+        let name = format!("{i:03}-{loss}-{seed}");
+        let tdir = dir.join(&name);
+        std::fs::create_dir_all(&tdir)?;
+        let mut rng = crate::rng::stream(i as u64, crate::rng::Stream::Eval);
+        let diverged_at = (i % 10 == 9).then_some((steps * 3 / 4) as u64);
+        let last = diverged_at.map_or(steps, |d| d as usize + 1);
+        let mut m = String::from("step,loss_g,loss_d,d_real,d_fake,grad_norm_g,grad_norm_d");
+        for p in ["g", "d"] {
+            for l in layers {
+                let _ = write!(m, ",grad_norm_{p}/{l}");
+            }
+        }
+        m.push_str(",lr_g,lr_d,eig_max_re,eig_min_re,eig_max_im_over_re,eig_unstable_fraction,gd_spectral_radius,hess_g_min,hess_g_max,hess_d_min,hess_d_max,eig_converged,wall_time_s\n");
+        let mut e = String::from("step,matrix,method,index,re,im,residual\n");
+        let mut modes = String::from("step,modes_covered,modes_total,high_quality,reverse_kl\n");
+        for s in 0..last {
+            let t = s as f64 / steps as f64;
+            let mut row = vec![
+                s as f64,
+                0.7 + 0.1 * (20.0 * t).sin() + 0.01 * rng.random::<f64>(),
+                1.3 - 0.1 * (20.0 * t).sin() + 0.01 * rng.random::<f64>(),
+                0.6,
+                0.4,
+                1.0 - 0.5 * t,
+                2.0 - t,
+            ];
+            row.extend((0..12).map(|_| rng.random::<f64>()));
+            row.extend([2e-4, 2e-4]);
+            if s % 500 == 0 {
+                row.extend([
+                    0.5 - t,
+                    -0.1 * t,
+                    3.0,
+                    0.1,
+                    1.0001,
+                    -0.1,
+                    2.0,
+                    -0.2,
+                    3.0,
+                    64.0,
+                ]);
+                for k in 0..64 {
+                    let _ = writeln!(
+                        e,
+                        "{s},game,arnoldi,{k},{},{},1e-9",
+                        0.5 - t + 0.01 * k as f64,
+                        (k as f64 * 0.3).sin()
+                    );
+                }
+                let _ = writeln!(modes, "{s},{},8,{},{}", 8 - (i % 3), 0.8 * t, 0.1);
+            } else {
+                row.extend([f64::NAN; 10]);
+            }
+            row.push(s as f64 * 0.002);
+            if Some(s as u64) == diverged_at {
+                row[1] = f64::NAN;
+            }
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(c, v)| {
+                    if c == 0 {
+                        (*v as u64).to_string()
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect();
+            m.push_str(&cells.join(","));
+            m.push('\n');
+        }
+        crate::store::write_atomic(&tdir.join("metrics.csv"), m.as_bytes())?;
+        crate::store::write_atomic(&tdir.join("eigen.csv"), e.as_bytes())?;
+        crate::store::write_atomic(&tdir.join("modes.csv"), modes.as_bytes())?;
+        let mut status = crate::store::TrialStatus::running(&TrialConfig::default());
+        status.seed = seed;
+        status.steps = last as u64 - u64::from(diverged_at.is_some());
+        status.diverged_at = diverged_at;
+        status.status = if diverged_at.is_some() {
+            crate::store::Status::Diverged
+        } else {
+            crate::store::Status::Done
+        };
+        rows.push(crate::store::TrialRow {
+            trial: name.clone(),
+            swept: vec![loss.to_string(), seed.to_string()],
+            status: status.clone(),
+        });
+        let text = toml::to_string_pretty(&status)?;
+        crate::store::write_atomic(&tdir.join("status.toml"), text.as_bytes())?;
+    }
+    crate::store::write_trials_csv(
+        &dir.join("trials.csv"),
+        &["objective.loss".to_string(), "seed".to_string()],
+        &rows,
+    )
+}
+
+/// Seconds `report::make` takes on a synthetic study of `trials` x `steps` (written first,
+/// not timed), and the number of figures it drew.
+pub fn report_timing(trials: usize, steps: usize) -> anyhow::Result<(f64, usize)> {
+    let root = std::env::temp_dir().join(format!("ganlab-report-bench-{}", std::process::id()));
+    let study = root.join("study");
+    write_synthetic_study(&study, trials, steps)?;
+    let start = Instant::now();
+    let r = crate::report::make(&study, &root.join("report"));
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&root);
+    Ok((secs, r?.figures))
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod game;
 pub mod nets;
 pub mod probe;
+pub mod report;
 pub mod rng;
 pub mod spec;
 pub mod store;

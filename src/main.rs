@@ -41,6 +41,35 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Re-render the report of a study folder (the folder holding trials.csv) from its
+    /// recorded tables: summary.csv, comparison tables, figures, index.html, and Parquet
+    /// copies of the per-step tables in the study folder.
+    Report {
+        /// The study folder.
+        dir: PathBuf,
+        /// Report folder; default reports/STUDY beside notebooks-data/STUDY, else DIR/report.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Probe a trial again from its checkpoints (TRIAL/checkpoints/step-N.npy): the spectrum
+    /// at one step (default: the last checkpoint) into TRIAL/probes/step-N/eigen.csv, or the
+    /// path-angle between two checkpoints into TRIAL/probes/path-A-B/path_angle.csv.
+    Probe {
+        /// The trial folder (STUDY/TRIAL).
+        trial: PathBuf,
+        /// Step of the checkpoint to probe.
+        #[arg(long)]
+        step: Option<u64>,
+        /// Also write the whole game Jacobian as jacobian.npy (row-major n x n, f64).
+        #[arg(long)]
+        matrix: bool,
+        /// Path-angle from the checkpoint of step FROM to that of step TO instead.
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+        path: Option<Vec<u64>>,
+        /// Points of the path-angle profile (alpha from -0.1 to 1.1).
+        #[arg(long, default_value_t = 25)]
+        points: usize,
+    },
     /// Check an experiment file and print the trials it expands to; writes nothing.
     Validate {
         /// The experiment file (TOML).
@@ -74,6 +103,10 @@ enum Command {
         /// With --spectrum: time the top K eigenvalues by Arnoldi instead of the full spectrum.
         #[arg(long)]
         arnoldi: Option<usize>,
+        /// Time `ganlab report` on a synthetic study of TRIALS trials x 5000 recorded steps
+        /// (ring-8 tables with probes every 500 steps) written to a temporary folder.
+        #[arg(long, value_name = "TRIALS")]
+        report: Option<usize>,
     },
 }
 
@@ -139,11 +172,75 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             for (name, err) in &s.failed {
                 eprintln!("failed: {name}: {err}");
             }
+            let report_dir = ganlab::report::default_dir(&out);
+            let r = ganlab::report::make(&out, &report_dir)?;
+            println!(
+                "report: {} ({} figures); Parquet tables in {}",
+                r.dir.join("index.html").display(),
+                r.figures,
+                out.display()
+            );
             Ok(if s.failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Report { dir, to } => {
+            let to = to.unwrap_or_else(|| ganlab::report::default_dir(&dir));
+            let r = ganlab::report::make(&dir, &to)?;
+            println!(
+                "report of {} trial(s): {} ({} figures); Parquet tables in {}",
+                r.trials,
+                r.dir.join("index.html").display(),
+                r.figures,
+                dir.display()
+            );
+            if !r.unfinished.is_empty() {
+                println!(
+                    "unfinished trial(s) ({}): {}",
+                    r.unfinished.len(),
+                    r.unfinished.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Probe {
+            trial,
+            step,
+            matrix,
+            path,
+            points,
+        } => {
+            let saved = ganlab::probe::saved::SavedTrial::open(&trial)?;
+            if let Some(p) = path {
+                if points < 2 {
+                    anyhow::bail!("--points must be at least 2");
+                }
+                let file = saved.write_path(p[0], p[1], points)?;
+                println!(
+                    "path-angle from step {} to step {}: {}",
+                    p[0],
+                    p[1],
+                    file.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (s, r, dir) = saved.write_probe(step, matrix)?;
+            let f = &r.figures;
+            println!(
+                "step {s}: {} eigenvalues of J ({}; {} converged), max re {}, min re {},                  max |im|/|re| {}, unstable fraction {}, spectral radius of I - H J {}",
+                r.game.len(),
+                r.game_method,
+                r.converged,
+                f.max_re,
+                f.min_re,
+                f.max_im_over_re,
+                f.unstable_fraction,
+                r.gd_radius
+            );
+            println!("written to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::List => {
             for s in CATALOGUE {
@@ -162,7 +259,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             backend,
             spectrum,
             arnoldi,
+            report,
         } => {
+            if let Some(trials) = report {
+                let (secs, figures) = ganlab::bench::report_timing(trials, 5000)?;
+                println!("report of {trials} trials x 5000 steps: {secs:.2} s ({figures} figures)");
+                return Ok(ExitCode::SUCCESS);
+            }
             if let (true, Some(k)) = (spectrum, arnoldi) {
                 let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
                 println!("game                 params  top_k  seconds  products  converged");

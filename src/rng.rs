@@ -17,6 +17,8 @@ pub enum Stream {
     Eval = 6,
     /// The fixed batch of the stability probes.
     Probe = 7,
+    /// Real samples recorded for the report's sample figures.
+    Plot = 8,
 }
 
 /// The stream `purpose` of `seed`.

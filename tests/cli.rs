@@ -62,7 +62,7 @@ fn tables_without_time(out: &Path) -> Vec<(String, Vec<Vec<String>>)> {
     let mut dirs: Vec<_> = fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && p.join("config.toml").exists())
         .collect();
     dirs.sort();
     for d in dirs {
@@ -579,4 +579,101 @@ fn dirac_spectra_study_records_the_known_spectra_in_eigen_csv() {
     assert!(fs::read_to_string(out.join("README.md"))
         .unwrap()
         .contains("positive"));
+}
+
+/// A small MLP game probed during training, with checkpoints every 3 steps.
+const PROBED: &str = r#"
+[study]
+name = "probed"
+
+[base]
+steps = 6
+precision = "f64"
+data = { kind = "ring", modes = 4, radius = 1.0, std = 0.05 }
+generator = { kind = "mlp", depth = 1, width = 4, activation = "tanh" }
+discriminator = { kind = "mlp", depth = 1, width = 4, activation = "tanh" }
+record = { every = 1, modes_every = 3, eval_samples = 100, checkpoint_every = 3 }
+train = { batch = 8 }
+probe = { every = 3, batch = 16 }
+"#;
+
+#[test]
+fn probing_a_checkpoint_again_gives_the_numbers_recorded_in_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "probed.toml", PROBED);
+    let out = tmp.path().join("out");
+    let o = ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        out.join("report/index.html").exists(),
+        "the run makes its report"
+    );
+    let trial = out.join("000");
+    let steps: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir(trial.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        steps,
+        [
+            "step-000000000.npy",
+            "step-000000003.npy",
+            "step-000000006.npy"
+        ]
+    );
+
+    let o = ganlab(&["probe", trial.to_str().unwrap(), "--step", "3", "--matrix"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let recorded: Vec<Vec<String>> = rows(&trial.join("eigen.csv"))
+        .into_iter()
+        .filter(|r| r[0] == "3")
+        .collect();
+    assert!(!recorded.is_empty());
+    let again = rows(&trial.join("probes/step-3/eigen.csv"));
+    assert_eq!(again, recorded);
+
+    // The whole matrix: trace = sum of the eigenvalues of the game.
+    let (shape, jac) = ganlab::store::npy::read(&trial.join("probes/step-3/jacobian.npy")).unwrap();
+    let n = shape[0];
+    assert_eq!(shape, vec![n, n]);
+    let trace: f64 = (0..n).map(|i| jac[i * n + i]).sum();
+    let sum: f64 = again
+        .iter()
+        .filter(|r| r[1] == "game")
+        .map(|r| r[4].parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(again.iter().filter(|r| r[1] == "game").count(), n);
+    assert!(
+        (trace - sum).abs() < 1e-9 * trace.abs().max(1.0),
+        "{trace} vs {sum}"
+    );
+
+    // The path-angle between two checkpoints; the first-to-last one equals the recorded one.
+    let o = ganlab(&["probe", trial.to_str().unwrap(), "--path", "0", "6"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        rows(&trial.join("probes/path-0-6/path_angle.csv")),
+        rows(&trial.join("path_angle.csv"))
+    );
+
+    let o = ganlab(&["probe", trial.to_str().unwrap(), "--step", "4"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no checkpoint at step 4; there are: [0, 3, 6]"),
+        "{}",
+        text(&o)
+    );
+    let o = ganlab(&["probe", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("config.toml"), "{}", text(&o));
 }

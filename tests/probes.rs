@@ -123,24 +123,28 @@ fn exact_jacobian_products_equal_central_finite_differences() {
         let (f, p) = mlp_game(loss, reg);
         let (_, _, n) = f.dims();
         let exact = f.jacobian::<CpuF64>(&p, &CPU);
-        let h = 1e-5;
+        // The library's finite-difference Jacobian (columns J e_j) ...
+        let fd = f.jacobian_fd::<CpuF64>(&p, &CPU);
         let (mut diff, mut norm) = (0.0f64, 0.0f64);
-        for j in 0..n {
-            let mut plus = p.clone();
-            plus[j] += h;
-            let mut minus = p.clone();
-            minus[j] -= h;
-            let (vp, vm) = (
-                f.field::<CpuF64>(&plus, &CPU),
-                f.field::<CpuF64>(&minus, &CPU),
-            );
-            for i in 0..n {
-                let fd = (vp[i] - vm[i]) / (2.0 * h);
-                diff += (exact[i * n + j] - fd).powi(2);
-                norm += fd * fd;
-            }
+        for (e, d) in exact.iter().zip(&fd) {
+            diff += (e - d).powi(2);
+            norm += d * d;
         }
         let rel = diff.sqrt() / norm.sqrt();
+        // ... and its product in a direction that mixes every parameter: J w = (J^T)^T w.
+        let w: Vec<f64> = (0..n).map(|i| ((i * 31 % 17) as f64 - 8.0) / 8.0).collect();
+        let jw = f.jvp_fd::<CpuF64>(&p, &w, &CPU);
+        let want: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| exact[i * n + j] * w[j]).sum())
+            .collect();
+        let err = jw
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / want.iter().map(|b| b * b).sum::<f64>().sqrt();
+        assert!(err < 1e-6, "{loss:?} {reg:?}: J w relative error {err:e}");
         assert!(
             norm > 1e-6,
             "{loss:?}: Jacobian vanishes, the test would be void"
@@ -230,7 +234,7 @@ fn arnoldi_top_k_agrees_with_the_dense_spectrum() {
         let mut rng = ganlab::rng::stream(1, ganlab::rng::Stream::Probe);
         // The operator is J^T: the same eigenvalues as J.
         let mut op = |w: &[f64]| f.vjp::<CpuF64>(&p, w, &CPU);
-        let r = arnoldi(&mut op, n, 4, which, 1e-8, n, &mut rng);
+        let r = arnoldi(&mut op, n, 4, which, 1e-8, n, 0, &mut rng);
         assert_eq!(r.converged, 4, "{which:?}: {:?}", r.residuals);
         let mut want = dense.clone();
         let key = |e: &Eigenvalue| match which {
@@ -252,6 +256,41 @@ fn arnoldi_top_k_agrees_with_the_dense_spectrum() {
             assert!(close, "{which:?}: {got:?} is not in the dense spectrum");
         }
         assert!(r.products <= n, "{which:?}: {} products", r.products);
+    }
+}
+
+#[test]
+fn restarted_arnoldi_agrees_with_the_dense_spectrum() {
+    use ganlab::probe::krylov::{arnoldi, Which};
+    let (f, p) = medium_game();
+    let (_, _, n) = f.dims();
+    let dense = dense_eigenvalues(&f.jacobian::<CpuF64>(&p, &CPU), n);
+    let mut rng = ganlab::rng::stream(2, ganlab::rng::Stream::Probe);
+    let mut op = |w: &[f64]| f.vjp::<CpuF64>(&p, w, &CPU);
+    // A basis of 20 for 5 values: the answer needs restarts.
+    let r = arnoldi(
+        &mut op,
+        n,
+        5,
+        Which::LargestMagnitude,
+        1e-8,
+        20,
+        200,
+        &mut rng,
+    );
+    assert_eq!(r.converged, 5, "{:?}", r.residuals);
+    assert!(r.products > 20);
+    let mut mags: Vec<f64> = dense.iter().map(|e| e.re.hypot(e.im)).collect();
+    mags.sort_by(|a, b| b.total_cmp(a));
+    for (got, want) in r.values.iter().zip(&mags) {
+        let m = got.re.hypot(got.im);
+        assert!(
+            (m - want).abs() < 1e-6 * want.max(1.0),
+            "{got:?}: |.| {m} vs {want}"
+        );
+        assert!(dense
+            .iter()
+            .any(|d| (d.re - got.re).abs() < 1e-6 && (d.im - got.im).abs() < 1e-6));
     }
 }
 

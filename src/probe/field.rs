@@ -17,6 +17,10 @@ use crate::backend::{host, matrix};
 use crate::game::Game;
 use crate::nets::ParamSpec;
 
+/// Relative step of the finite-difference product: the cube root of f64's epsilon, which
+/// balances the truncation error (h^2) of central differences against rounding (eps / h).
+pub const FD_STEP: f64 = 6.055454452393343e-6;
+
 /// A game at a fixed probe batch.
 #[derive(Debug, Clone)]
 pub struct GameField {
@@ -180,6 +184,43 @@ impl GameField {
                 None => vec![0.0; t.shape().num_elements()],
             })
             .collect()
+    }
+
+    /// J(p) w by central differences of the field: (v(p + h w) - v(p - h w)) / (2 h) with
+    /// h = [`FD_STEP`] max(1, |p|) / |w|. The same eigenvalues as the exact J^T w, to within
+    /// O(h^2); kept as a cross-check of the exact product and as `probe.product =
+    /// "finite_difference"`.
+    pub fn jvp_fd<B: AutodiffBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
+        let wn = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if wn == 0.0 {
+            return vec![0.0; w.len()];
+        }
+        let pn = p.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let h = FD_STEP * pn.max(1.0) / wn;
+        let at = |s: f64| -> Vec<f64> { p.iter().zip(w).map(|(a, b)| a + s * h * b).collect() };
+        let plus = self.field::<B>(&at(1.0), dev);
+        let minus = self.field::<B>(&at(-1.0), dev);
+        plus.iter()
+            .zip(&minus)
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect()
+    }
+
+    /// J(p) by central differences, row-major `n x n`, assembled column by column from
+    /// [`GameField::jvp_fd`] on the unit vectors.
+    pub fn jacobian_fd<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
+        let (_, _, n) = self.dims();
+        let mut jac = vec![0.0; n * n];
+        let mut e = vec![0.0; n];
+        for j in 0..n {
+            e[j] = 1.0;
+            let col = self.jvp_fd::<B>(p, &e, dev);
+            for (i, v) in col.into_iter().enumerate() {
+                jac[i * n + j] = v;
+            }
+            e[j] = 0.0;
+        }
+        jac
     }
 
     /// The whole Jacobian J(p), row-major `n x n`, assembled from n products J^T e_i.

@@ -1,10 +1,10 @@
 //! Krylov eigensolvers over a matrix-free product, for games too large to form J.
 //!
-//! `arnoldi` builds an orthonormal Krylov basis with full reorthogonalisation and reads Ritz
-//! values off the Hessenberg matrix; `lanczos` does the same for symmetric operators (the
-//! per-player Hessians). Both grow the basis until the wanted eigenvalues have converged or
-//! the basis reaches `max_dim` (no restart yet), and report each Ritz value's residual
-//! |h_{m+1,m}| |e_m^T y|, which equals |A x - theta x| for the Ritz vector x.
+//! `arnoldi` builds an orthonormal Krylov basis with full reorthogonalisation, reads Ritz
+//! values off the Hessenberg matrix, and restarts implicitly (exact shifts) when the basis is
+//! full; `lanczos` grows a basis for symmetric operators (the per-player Hessians) until the
+//! wanted eigenvalues have converged or the basis reaches `max_dim`. Both report each Ritz
+//! value's residual |h_{m+1,m}| |e_m^T y|, which equals |A x - theta x| for the Ritz vector x.
 
 use nalgebra::{Complex, DMatrix, DVector, SymmetricEigen};
 use rand::Rng;
@@ -125,7 +125,57 @@ fn ritz_vector(h: &DMatrix<f64>, theta: Complex<f64>) -> DVector<Complex<f64>> {
     y / Complex::new(n.max(1e-300), 0.0)
 }
 
-/// The `k` eigenvalues of the operator `apply` (on R^n) selected by `which`.
+/// The Ritz values of the Hessenberg matrix `hm`, best first by `which`, with conjugate pairs
+/// kept together.
+fn sorted_ritz(hm: &DMatrix<f64>, which: Which) -> Vec<Complex<f64>> {
+    let mut ritz: Vec<Complex<f64>> = hm.complex_eigenvalues().iter().copied().collect();
+    // Ties (a conjugate pair has one key) put the positive imaginary part first.
+    ritz.sort_by(|a, b| {
+        key(which, &Eigenvalue { re: b.re, im: b.im })
+            .total_cmp(&key(which, &Eigenvalue { re: a.re, im: a.im }))
+            .then(b.im.total_cmp(&a.im))
+    });
+    ritz
+}
+
+/// Whether a Ritz value counts as real (its imaginary part is rounding next to `scale`).
+fn is_real(c: &Complex<f64>, scale: f64) -> bool {
+    c.im.abs() <= 1e-12 * scale.max(c.norm())
+}
+
+/// Applies the shifts `unwanted` to the Hessenberg matrix `h` by explicit QR steps (a double
+/// step x^2 - 2 Re(mu) x + |mu|^2 per conjugate pair, so the arithmetic stays real); returns
+/// the accumulated orthogonal Q with h overwritten by Q^T h Q.
+fn apply_shifts(h: &mut DMatrix<f64>, unwanted: &[Complex<f64>], scale: f64) -> DMatrix<f64> {
+    let m = h.nrows();
+    let mut q = DMatrix::<f64>::identity(m, m);
+    for mu in unwanted {
+        let shifted = if is_real(mu, scale) {
+            &*h - DMatrix::<f64>::identity(m, m) * mu.re
+        } else if mu.im > 0.0 {
+            &*h * &*h - &*h * (2.0 * mu.re) + DMatrix::<f64>::identity(m, m) * mu.norm_sqr()
+        } else {
+            // The conjugate of a pair already applied.
+            continue;
+        };
+        let qi = shifted.qr().q();
+        *h = qi.transpose() * &*h * &qi;
+        // Exactly Hessenberg in exact arithmetic: clear the rounding below the subdiagonal.
+        for j in 0..m {
+            for i in (j + 2)..m {
+                h[(i, j)] = 0.0;
+            }
+        }
+        q *= qi;
+    }
+    q
+}
+
+/// The `k` eigenvalues of the operator `apply` (on R^n) selected by `which`: implicitly
+/// restarted Arnoldi (Sorensen 1992) with exact shifts. The basis grows to `max_dim` vectors;
+/// then the unwanted Ritz values are filtered out by shifted QR steps on the Hessenberg
+/// matrix, the factorisation is cut back to the k wanted directions (k + 1 when that keeps a
+/// conjugate pair together) and grown again, at most `max_restarts` times.
 pub fn arnoldi<R: Rng>(
     apply: &mut dyn FnMut(&[f64]) -> Vec<f64>,
     n: usize,
@@ -133,13 +183,17 @@ pub fn arnoldi<R: Rng>(
     which: Which,
     tol: f64,
     max_dim: usize,
+    max_restarts: usize,
     rng: &mut R,
 ) -> KrylovResult {
-    let max_dim = max_dim.min(n).max(k.min(n));
+    let k = k.min(n);
+    // Room for k wanted values, a split conjugate pair and at least two shifts.
+    let max_dim = max_dim.max(k + 3).min(n);
     let mut basis: Vec<Vec<f64>> = vec![start_vector(n, rng)];
     // Column j of the (m+1) x m Hessenberg matrix.
     let mut cols: Vec<Vec<f64>> = Vec::new();
     let mut products = 0;
+    let mut restarts = 0;
     loop {
         let Some((mut h, w, beta)) = next_direction(apply, &basis, &mut products) else {
             return not_finite(k, products);
@@ -147,48 +201,131 @@ pub fn arnoldi<R: Rng>(
         h.push(beta);
         cols.push(h);
         let m = cols.len();
-        let breakdown = beta <= 1e-14 * cols.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+        let scale = cols.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+        let breakdown = beta <= 1e-14 * scale;
+        // Look at the Ritz values now and then while the first basis grows (easy operators
+        // converge early), and whenever the basis is full.
         let check = m >= k && (m % 5 == 0 || m == max_dim || breakdown);
-        if check {
-            let hm = DMatrix::from_fn(
-                m,
-                m,
+        if !check {
+            basis.push(w.into_iter().map(|x| x / beta).collect());
+            continue;
+        }
+        let hm = DMatrix::from_fn(
+            m,
+            m,
+            |i, j| if i < cols[j].len() { cols[j][i] } else { 0.0 },
+        );
+        let ritz = sorted_ritz(&hm, which);
+        let wanted = &ritz[..k.min(ritz.len())];
+        let residuals: Vec<f64> = wanted
+            .iter()
+            .map(|&t| {
+                if breakdown {
+                    0.0
+                } else {
+                    beta * ritz_vector(&hm, t)[m - 1].norm()
+                }
+            })
+            .collect();
+        let converged = wanted
+            .iter()
+            .zip(&residuals)
+            .filter(|(t, r)| **r <= tol * t.norm().max(1.0))
+            .count();
+        let done = converged == wanted.len() || breakdown || m == n;
+        if done || (m >= max_dim && restarts >= max_restarts) {
+            return KrylovResult {
+                values: wanted
+                    .iter()
+                    .map(|c| Eigenvalue { re: c.re, im: c.im })
+                    .collect(),
+                residuals,
+                converged,
+                products,
+            };
+        }
+        if m < max_dim {
+            basis.push(w.into_iter().map(|x| x / beta).collect());
+            continue;
+        }
+
+        // Restart: keep k directions (k + 1 if the k-th value's conjugate would be cut off).
+        let mut keep = k;
+        if keep < m && !is_real(&ritz[keep - 1], scale) && ritz[keep - 1].im > 0.0 {
+            keep += 1;
+        }
+        if keep + 1 >= m {
+            // No room to filter anything out: report what there is.
+            return KrylovResult {
+                values: wanted
+                    .iter()
+                    .map(|c| Eigenvalue { re: c.re, im: c.im })
+                    .collect(),
+                residuals,
+                converged,
+                products,
+            };
+        }
+        restarts += 1;
+        let mut hq = hm;
+        let q = apply_shifts(&mut hq, &ritz[keep..], scale);
+        // V Q for the first keep + 1 columns.
+        let rotated: Vec<Vec<f64>> = (0..=keep)
+            .map(|j| {
+                let mut v = vec![0.0; n];
+                for (i, b) in basis.iter().enumerate().take(m) {
+                    let c = q[(i, j)];
+                    if c != 0.0 {
+                        for (vi, bi) in v.iter_mut().zip(b) {
+                            *vi += c * bi;
+                        }
+                    }
+                }
+                v
+            })
+            .collect();
+        // New residual: f = (V Q)_{keep} h'_{keep+1,keep} + f_m q_{m,keep}, f_m = beta w/|w|.
+        let sub = hq[(keep, keep - 1)];
+        let tail = beta * q[(m - 1, keep - 1)];
+        let mut f: Vec<f64> = rotated[keep]
+            .iter()
+            .zip(&w)
+            .map(|(v, wi)| v * sub + wi / beta * tail)
+            .collect();
+        basis = rotated[..keep].to_vec();
+        // One more orthogonalisation against the kept basis guards against rounding drift.
+        let _ = orthogonalise(&basis, &mut f);
+        let fnorm = norm(&f);
+        cols = (0..keep)
+            .map(|j| {
+                let mut c: Vec<f64> = (0..=(j + 1).min(keep - 1)).map(|i| hq[(i, j)]).collect();
+                if j + 1 == keep {
+                    c.push(fnorm);
+                }
+                c
+            })
+            .collect();
+        if fnorm <= 1e-14 * scale {
+            // The kept directions span an invariant subspace: their Ritz values are exact.
+            let hk = DMatrix::from_fn(
+                keep,
+                keep,
                 |i, j| if i < cols[j].len() { cols[j][i] } else { 0.0 },
             );
-            let mut ritz: Vec<Complex<f64>> = hm.complex_eigenvalues().iter().copied().collect();
-            ritz.sort_by(|a, b| {
-                key(which, &Eigenvalue { re: b.re, im: b.im })
-                    .total_cmp(&key(which, &Eigenvalue { re: a.re, im: a.im }))
-            });
-            ritz.truncate(k);
-            let residuals: Vec<f64> = ritz
+            let ritz = sorted_ritz(&hk, which);
+            let values: Vec<Eigenvalue> = ritz
                 .iter()
-                .map(|&t| {
-                    if breakdown {
-                        0.0
-                    } else {
-                        beta * ritz_vector(&hm, t)[m - 1].norm()
-                    }
-                })
+                .take(k)
+                .map(|c| Eigenvalue { re: c.re, im: c.im })
                 .collect();
-            let converged = ritz
-                .iter()
-                .zip(&residuals)
-                .filter(|(t, r)| **r <= tol * t.norm().max(1.0))
-                .count();
-            if converged == ritz.len() || m >= max_dim || breakdown {
-                return KrylovResult {
-                    values: ritz
-                        .iter()
-                        .map(|c| Eigenvalue { re: c.re, im: c.im })
-                        .collect(),
-                    residuals,
-                    converged,
-                    products,
-                };
-            }
+            return KrylovResult {
+                residuals: vec![0.0; values.len()],
+                converged: values.len(),
+                values,
+                products,
+            };
         }
-        basis.push(w.into_iter().map(|x| x / beta).collect());
+        basis.push(f.into_iter().map(|x| x / fnorm).collect());
     }
 }
 
@@ -267,5 +404,104 @@ pub fn lanczos<R: Rng>(
         }
         beta.push(b);
         basis.push(w.into_iter().map(|x| x / b).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// A 200 x 200 operator with known eigenvalues: 2 x 2 blocks [[a, -b], [b, a]] (values
+    /// a +- ib) and 1 x 1 blocks, conjugated by a random permutation so the structure is hidden.
+    fn known_operator() -> (Vec<Vec<(usize, f64)>>, Vec<Eigenvalue>) {
+        let n = 200;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut perm: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            perm.swap(i, rng.random_range(0..=i));
+        }
+        let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+        let mut values = Vec::new();
+        let mut i = 0;
+        while i < n {
+            let a = 1.0 + 9.0 * (i as f64 / n as f64) + 0.01 * i as f64;
+            if i % 3 == 0 && i + 1 < n {
+                let b = 0.5 + 0.01 * i as f64;
+                let (p, q) = (perm[i], perm[i + 1]);
+                rows[p].extend([(p, a), (q, -b)]);
+                rows[q].extend([(p, b), (q, a)]);
+                values.push(Eigenvalue { re: a, im: b });
+                values.push(Eigenvalue { re: a, im: -b });
+                i += 2;
+            } else {
+                rows[perm[i]].push((perm[i], a));
+                values.push(Eigenvalue { re: a, im: 0.0 });
+                i += 1;
+            }
+        }
+        (rows, values)
+    }
+
+    #[test]
+    fn restarted_arnoldi_finds_the_known_top_values_with_a_small_basis() {
+        let (rows, values) = known_operator();
+        let n = rows.len();
+        let mut op = |x: &[f64]| -> Vec<f64> {
+            rows.iter()
+                .map(|r| r.iter().map(|&(j, v)| v * x[j]).sum())
+                .collect()
+        };
+        for which in [
+            Which::LargestMagnitude,
+            Which::LargestReal,
+            Which::LargestImag,
+        ] {
+            let mut want = values.clone();
+            want.sort_by(|a, b| key(which, b).total_cmp(&key(which, a)));
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let r = arnoldi(&mut op, n, 6, which, 1e-10, 24, 500, &mut rng);
+            assert_eq!(r.converged, 6, "{which:?}: residuals {:?}", r.residuals);
+            // A basis of 24 cannot hold the answer without restarting.
+            assert!(r.products > 24, "{which:?}: {} products", r.products);
+            for (got, w) in r.values.iter().zip(&want) {
+                assert!(
+                    (key(which, got) - key(which, w)).abs() < 1e-8,
+                    "{which:?}: {got:?} vs {w:?}"
+                );
+                assert!(
+                    values
+                        .iter()
+                        .any(|v| (v.re - got.re).abs() < 1e-8 && (v.im - got.im).abs() < 1e-8),
+                    "{which:?}: {got:?} is no eigenvalue"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn arnoldi_without_restarts_reports_unconverged_values_honestly() {
+        let (rows, _) = known_operator();
+        let n = rows.len();
+        let mut op = |x: &[f64]| -> Vec<f64> {
+            rows.iter()
+                .map(|r| r.iter().map(|&(j, v)| v * x[j]).sum())
+                .collect()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let r = arnoldi(
+            &mut op,
+            n,
+            6,
+            Which::LargestMagnitude,
+            1e-12,
+            10,
+            0,
+            &mut rng,
+        );
+        assert_eq!(r.values.len(), 6);
+        assert!(r.converged < 6);
+        assert!(r.residuals.iter().any(|x| *x > 1e-12));
+        assert_eq!(r.products, 10);
     }
 }

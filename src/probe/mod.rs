@@ -5,11 +5,13 @@ pub mod field;
 pub mod krylov;
 pub mod modes;
 pub mod path;
+pub mod saved;
 pub mod spectrum;
 
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use crate::backend::{CpuF64, CPU};
+use crate::spec::ProbeProduct;
 use field::GameField;
 use spectrum::{dense_eigenvalues, figures, simultaneous_gd_radius, Eigenvalue, SpectrumFigures};
 
@@ -56,10 +58,30 @@ fn symmetric_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
     e
 }
 
-/// The full spectrum at flat parameters `p` (theta then phi), in f64 on the CPU.
+/// The full spectrum at flat parameters `p` (theta then phi), in f64 on the CPU, with the
+/// exact Jacobian.
 pub fn probe_dense(field: &GameField, p: &[f64], lr_g: f64, lr_d: f64) -> ProbeReport {
+    probe_dense_with(field, p, lr_g, lr_d, ProbeProduct::Exact)
+}
+
+/// The game Jacobian at `p`, row-major, by the product a configuration asks for.
+pub fn jacobian(field: &GameField, p: &[f64], product: ProbeProduct) -> Vec<f64> {
+    match product {
+        ProbeProduct::Exact => field.jacobian::<CpuF64>(p, &CPU),
+        ProbeProduct::FiniteDifference => field.jacobian_fd::<CpuF64>(p, &CPU),
+    }
+}
+
+/// [`probe_dense`] with the Jacobian formed by `product`.
+pub fn probe_dense_with(
+    field: &GameField,
+    p: &[f64],
+    lr_g: f64,
+    lr_d: f64,
+    product: ProbeProduct,
+) -> ProbeReport {
     let (ng, _, n) = field.dims();
-    let jac = field.jacobian::<CpuF64>(p, &CPU);
+    let jac = jacobian(field, p, product);
     let game = dense_eigenvalues(&jac, n);
     let m = DMatrix::from_row_slice(n, n, &jac);
     ProbeReport {
@@ -96,7 +118,12 @@ pub fn probe_krylov(
         crate::spec::ProbeWhich::LargestImag => Which::LargestImag,
     };
     let mut rng = crate::rng::stream(seed, crate::rng::Stream::Probe);
-    let mut op = |w: &[f64]| field.vjp::<CpuF64>(p, w, &CPU);
+    // J^T w (exact) and J w (finite differences) have the same eigenvalues.
+    let product = |w: &[f64]| match cfg.product {
+        ProbeProduct::Exact => field.vjp::<CpuF64>(p, w, &CPU),
+        ProbeProduct::FiniteDifference => field.jvp_fd::<CpuF64>(p, w, &CPU),
+    };
+    let mut op = |w: &[f64]| product(w);
     let game = arnoldi(
         &mut op,
         n,
@@ -104,6 +131,7 @@ pub fn probe_krylov(
         which,
         cfg.tol,
         cfg.max_krylov,
+        cfg.max_restarts,
         &mut rng,
     );
     // A player's Hessian-vector product is that player's block of J^T (w on its block, 0 else).
@@ -111,7 +139,7 @@ pub fn probe_krylov(
         let mut op = |w: &[f64]| {
             let mut full = vec![0.0; n];
             full[lo..lo + len].copy_from_slice(w);
-            field.vjp::<CpuF64>(p, &full, &CPU)[lo..lo + len].to_vec()
+            product(&full)[lo..lo + len].to_vec()
         };
         lanczos(&mut op, len, cfg.top_k, cfg.tol, cfg.max_krylov, &mut rng)
     };
@@ -144,7 +172,7 @@ pub fn probe_point(
     lr_d: f64,
 ) -> ProbeReport {
     if field.dims().2 <= cfg.max_dense {
-        probe_dense(field, p, lr_g, lr_d)
+        probe_dense_with(field, p, lr_g, lr_d, cfg.product)
     } else {
         probe_krylov(field, p, cfg, seed)
     }

@@ -463,6 +463,9 @@ pub struct RecordConfig {
     pub modes_every: u64,
     /// Generated samples used for mode coverage.
     pub eval_samples: usize,
+    /// Save the parameters every this many steps (`TRIAL/checkpoints/step-N.npy`); the
+    /// first and the final point are always saved. 0: only those two.
+    pub checkpoint_every: u64,
 }
 impl Default for RecordConfig {
     fn default() -> Self {
@@ -470,6 +473,7 @@ impl Default for RecordConfig {
             every: 1,
             modes_every: 500,
             eval_samples: 2000,
+            checkpoint_every: 0,
         }
     }
 }
@@ -489,10 +493,15 @@ pub struct ProbeConfig {
     pub top_k: usize,
     /// Which eigenvalues of J Arnoldi looks for.
     pub which: ProbeWhich,
+    /// `exact` (nested autodiff) or `finite_difference` products with J.
+    pub product: ProbeProduct,
     /// Relative residual under which a Ritz value counts as converged.
     pub tol: f64,
-    /// Largest Krylov basis before giving up (unconverged values are still recorded).
+    /// Largest Krylov basis: Arnoldi restarts when it is full, Lanczos stops there.
     pub max_krylov: usize,
+    /// Implicit restarts Arnoldi may make before it gives up (unconverged values are still
+    /// recorded, with their residuals).
+    pub max_restarts: usize,
 }
 impl Default for ProbeConfig {
     fn default() -> Self {
@@ -502,10 +511,23 @@ impl Default for ProbeConfig {
             max_dense: 3000,
             top_k: 20,
             which: ProbeWhich::LargestMagnitude,
+            product: ProbeProduct::Exact,
             tol: 1e-8,
             max_krylov: 400,
+            max_restarts: 50,
         }
     }
+}
+
+/// How probes multiply by the game Jacobian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeProduct {
+    /// J^T w exactly, by nested automatic differentiation.
+    #[default]
+    Exact,
+    /// J w by central differences of the field (f64): a cross-check of the exact product.
+    FiniteDifference,
 }
 
 /// The end of the spectrum a Krylov probe looks for.

@@ -109,6 +109,7 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     count("probe.top_k", c.probe.top_k, 1, 1000)?;
     positive("probe.tol", c.probe.tol)?;
     count("probe.max_krylov", c.probe.max_krylov, 2, 100_000)?;
+    count("probe.max_restarts", c.probe.max_restarts, 0, 100_000)?;
     Ok(())
 }
 

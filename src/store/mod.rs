@@ -10,6 +10,8 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub mod npy;
+
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +30,15 @@ pub const STUDY_README: &str = "# ganlab study folder
   Gradient norms are Euclidean (not squared), per player and per parameter tensor, before
   the optimiser step and before weight clipping.
 - `TRIAL/modes.csv`: mode coverage on mixtures (nearest mode, high quality within 3 std).
-- `TRIAL/eigen.csv`: `step, matrix, method, index, re, im`.
+- `TRIAL/eigen.csv`: `step, matrix, method, index, re, im, residual`.
+- `TRIAL/samples.csv` (2-D mixtures): `step, real, x0, x1`: 256 generated points at every
+  mode-coverage step (`real` = 0) and 256 real points once (`real` = 1).
+- `TRIAL/path_angle.csv`: `alpha, cosine, norm, norm_g, norm_d` along the line from the first
+  to the last point of training.
+- `TRIAL/checkpoints/step-N.npy`: the parameters after N updates as one f64 vector (theta
+  then phi, tensors in order; `numpy.load` reads it): the first and final points and every
+  `record.checkpoint_every` steps. `ganlab probe TRIAL --step N` probes one again.
+- `*.parquet`: every trial's table of one kind in one file, with a `trial` column first.
 
 Sign convention of `eigen.csv` (matrix = game): the eigenvalues of J = dv/d(theta, phi) for
 v = (grad_theta L_G, grad_phi L_D), both players minimising their own loss; the gradient
@@ -156,15 +166,22 @@ impl TrialDir {
             "metrics.csv",
             "modes.csv",
             "eigen.csv",
+            "samples.csv",
             "metrics.csv.partial",
             "modes.csv.partial",
             "eigen.csv.partial",
+            "samples.csv.partial",
             "path_angle.csv",
         ] {
             let p = self.path.join(&name);
             if p.exists() {
                 fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
             }
+        }
+        let checkpoints = self.path.join("checkpoints");
+        if checkpoints.exists() {
+            fs::remove_dir_all(&checkpoints)
+                .with_context(|| format!("cannot remove {}", checkpoints.display()))?;
         }
         let text =
             toml::to_string_pretty(cfg).context("cannot serialise the trial configuration")?;
@@ -178,6 +195,31 @@ impl TrialDir {
     }
 }
 
+/// File name of the checkpoint after `step` updates (zero-padded so names sort by step).
+pub fn checkpoint_name(step: u64) -> String {
+    format!("step-{step:09}.npy")
+}
+
+/// The checkpoints of a trial directory: (step, path), by step.
+pub fn list_checkpoints(trial: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = fs::read_dir(trial.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name
+                .strip_prefix("step-")?
+                .strip_suffix(".npy")?
+                .parse()
+                .ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Streams a running trial's tables to `NAME.partial` files.
 pub struct CsvSink {
     dir: PathBuf,
@@ -186,6 +228,7 @@ pub struct CsvSink {
     metrics: Option<csv::Writer<BufWriter<File>>>,
     modes: Option<csv::Writer<BufWriter<File>>>,
     eigen: Option<csv::Writer<BufWriter<File>>>,
+    samples: Option<csv::Writer<BufWriter<File>>>,
 }
 
 fn fmt(v: f64) -> String {
@@ -216,6 +259,7 @@ impl CsvSink {
             metrics: None,
             modes: None,
             eigen: None,
+            samples: None,
         }
     }
 
@@ -225,6 +269,7 @@ impl CsvSink {
             (self.metrics.take(), "metrics.csv"),
             (self.modes.take(), "modes.csv"),
             (self.eigen.take(), "eigen.csv"),
+            (self.samples.take(), "samples.csv"),
         ] {
             if let Some(w) = w {
                 let inner = w
@@ -321,6 +366,31 @@ impl TrialSink for CsvSink {
                 ];
                 w.write_record(&fields)?;
             }
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, step: u64, params: &[f64]) -> anyhow::Result<()> {
+        let dir = self.dir.join("checkpoints");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        npy::write(&dir.join(checkpoint_name(step)), params, &[params.len()])
+    }
+
+    fn samples_rows(&mut self, step: u64, real: bool, points: &[f64]) -> anyhow::Result<()> {
+        if self.samples.is_none() {
+            let mut w = writer(&self.dir.join("samples.csv.partial"))?;
+            w.write_record(["step", "real", "x0", "x1"])?;
+            self.samples = Some(w);
+        }
+        let w = self.samples.as_mut().context("samples writer")?;
+        let (s, r) = (step.to_string(), if real { "1" } else { "0" });
+        for p in points.chunks_exact(2) {
+            w.write_record([
+                s.clone(),
+                r.into(),
+                fmt_in(p[0], self.single),
+                fmt_in(p[1], self.single),
+            ])?;
         }
         Ok(())
     }

@@ -26,7 +26,19 @@ pub trait TrialSink {
     fn eigen_rows(&mut self, step: u64, report: &ProbeReport) -> anyhow::Result<()>;
     /// `path_angle.csv`: the path-angle profile from the first to the last point of training.
     fn path_angle(&mut self, points: &[PathPoint]) -> anyhow::Result<()>;
+    /// Saves the flat parameters (theta then phi) of the point reached after `step` updates.
+    fn checkpoint(&mut self, _step: u64, _params: &[f64]) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Rows of `samples.csv`: 2-D points (row-major pairs), real ones or generated at `step`.
+    fn samples_rows(&mut self, _step: u64, _real: bool, _points: &[f64]) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
+
+/// Points of 2-D data recorded per mode-coverage measurement for the report's sample figures
+/// (and as many real points once).
+pub const PLOT_SAMPLES: usize = 256;
 
 /// Columns of `metrics.csv` that probes fill (NaN on steps without a probe).
 pub const PROBE_COLUMNS: [&str; 10] = [
@@ -244,7 +256,9 @@ fn diverged(s: &StepStats, limit: f64) -> bool {
             .any(|v| !v.is_finite())
 }
 
-fn coverage<B: AutodiffBackend>(t: &Trainer<B>) -> Option<ModeCoverage> {
+/// Mode coverage on the fixed evaluation latent set (mixtures only), with the generated
+/// points it was measured on.
+fn coverage<B: AutodiffBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
     let (centers, std) = t.data.mixture()?;
     let n = t.cfg.record.eval_samples;
     // A fixed evaluation latent set: every measurement of a trial sees the same z.
@@ -255,7 +269,23 @@ fn coverage<B: AutodiffBackend>(t: &Trainer<B>) -> Option<ModeCoverage> {
         t.cfg.latent.dim,
     );
     let x = t.generate(z, n);
-    Some(mode_coverage(&x, t.data.dim(), centers, std))
+    Some((mode_coverage(&x, t.data.dim(), centers, std), x))
+}
+
+/// Records a mode-coverage measurement, and for 2-D data the first generated points.
+fn record_coverage<B: AutodiffBackend>(
+    t: &Trainer<B>,
+    step: u64,
+    sink: &mut dyn TrialSink,
+) -> anyhow::Result<Option<ModeCoverage>> {
+    let Some((m, x)) = coverage(t) else {
+        return Ok(None);
+    };
+    sink.modes_row(step, &m)?;
+    if t.data.dim() == 2 {
+        sink.samples_rows(step, false, &x[..x.len().min(2 * PLOT_SAMPLES)])?;
+    }
+    Ok(Some(m))
 }
 
 /// Trains one trial on backend `B`, sending records to `sink` and step counts to `progress`.
@@ -279,15 +309,21 @@ pub fn run<B: AutodiffBackend>(
         g.into_iter().chain(d).flatten().collect()
     };
     let initial_point = field.as_ref().map(|_| flat(&trainer));
+    sink.checkpoint(0, &flat(&trainer))?;
     let mut last_row: Vec<f64> = Vec::new();
     let mut last_modes = None;
     let mut ending = Ending::Done;
     let mut steps_done = 0;
     let mut unreported = 0;
+    if trainer.data.dim() == 2 && trainer.data.mixture().is_some() {
+        let real = trainer
+            .data
+            .sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
+        sink.samples_rows(0, true, &real)?;
+    }
     for step in 0..cfg.steps {
         if step % cfg.record.modes_every == 0 {
-            if let Some(m) = coverage(&trainer) {
-                sink.modes_row(step, &m)?;
+            if let Some(m) = record_coverage(&trainer, step, sink)? {
                 last_modes = Some(m);
             }
         }
@@ -326,8 +362,15 @@ pub fn run<B: AutodiffBackend>(
             break;
         }
         steps_done = step + 1;
+        let every = cfg.record.checkpoint_every;
+        if every > 0 && steps_done % every == 0 && steps_done < cfg.steps {
+            sink.checkpoint(steps_done, &flat(&trainer))?;
+        }
     }
     progress(unreported);
+    if ending == Ending::Done {
+        sink.checkpoint(cfg.steps, &flat(&trainer))?;
+    }
     if let (Ending::Done, Some(f)) = (ending, &field) {
         // The point training ended at, and the path to it from the start.
         sink.eigen_rows(cfg.steps, &probe(&trainer, f))?;
@@ -336,8 +379,7 @@ pub fn run<B: AutodiffBackend>(
         }
     }
     if ending == Ending::Done {
-        if let Some(m) = coverage(&trainer) {
-            sink.modes_row(cfg.steps, &m)?;
+        if let Some(m) = record_coverage(&trainer, cfg.steps, sink)? {
             last_modes = Some(m);
         }
     }

@@ -1,0 +1,140 @@
+//! Probing a trial again after training, from its recorded configuration and checkpoints
+//! (`ganlab probe`). The probe batch comes from the trial's own `Probe` stream, so a
+//! checkpoint probed again gives the numbers the trial recorded at that step.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::field::GameField;
+use super::path::{alphas, path_angle};
+use super::{jacobian, probe_point, ProbeReport};
+use crate::spec::TrialConfig;
+use crate::store::{list_checkpoints, npy, CsvSink};
+use crate::train::trial::TrialSink;
+
+/// A trial folder opened for probing.
+pub struct SavedTrial {
+    pub dir: PathBuf,
+    pub config: TrialConfig,
+    pub field: GameField,
+    /// (step, file) of every checkpoint, by step.
+    pub checkpoints: Vec<(u64, PathBuf)>,
+}
+
+impl SavedTrial {
+    /// Opens `dir` (a trial folder with `config.toml` and `checkpoints/`).
+    pub fn open(dir: &Path) -> anyhow::Result<SavedTrial> {
+        let cfg_path = dir.join("config.toml");
+        let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+            format!(
+                "{}: cannot read it; `ganlab probe` takes a trial folder (one holding \
+                 config.toml and checkpoints/)",
+                cfg_path.display()
+            )
+        })?;
+        let config: TrialConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", cfg_path.display(), e.message()))?;
+        let checkpoints = list_checkpoints(dir);
+        if checkpoints.is_empty() {
+            anyhow::bail!(
+                "{}: no checkpoints (checkpoints/step-N.npy); trials record them from this \
+                 version of ganlab on",
+                dir.display()
+            );
+        }
+        let batch = config.probe.batch;
+        let field = GameField::from_config(&config, batch)?;
+        Ok(SavedTrial {
+            dir: dir.to_path_buf(),
+            config,
+            field,
+            checkpoints,
+        })
+    }
+
+    /// The steps that have checkpoints.
+    pub fn steps(&self) -> Vec<u64> {
+        self.checkpoints.iter().map(|c| c.0).collect()
+    }
+
+    /// The parameters saved after `step` updates (None: the last checkpoint).
+    pub fn point(&self, step: Option<u64>) -> anyhow::Result<(u64, Vec<f64>)> {
+        let found = match step {
+            None => self.checkpoints.last(),
+            Some(s) => self.checkpoints.iter().find(|c| c.0 == s),
+        };
+        let Some((s, path)) = found else {
+            anyhow::bail!(
+                "{}: no checkpoint at step {}; there are: {:?}",
+                self.dir.display(),
+                step.unwrap_or_default(),
+                self.steps()
+            );
+        };
+        let (shape, p) = npy::read(path)?;
+        let n = self.field.dims().2;
+        if shape != [n] {
+            anyhow::bail!(
+                "{}: holds shape {shape:?}, the trial's game has {n} parameters",
+                path.display()
+            );
+        }
+        Ok((*s, p))
+    }
+
+    /// The probe of the trial's configuration at the checkpoint of `step`.
+    pub fn probe(&self, step: Option<u64>) -> anyhow::Result<(u64, ProbeReport)> {
+        let (s, p) = self.point(step)?;
+        let c = &self.config;
+        let report = probe_point(
+            &self.field,
+            &p,
+            &c.probe,
+            c.seed,
+            c.train.opt_g.lr(),
+            c.train.opt_d.lr(),
+        );
+        Ok((s, report))
+    }
+
+    /// Folder of the outputs of a probe after training: `TRIAL/probes/NAME`.
+    fn out_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let d = self.dir.join("probes").join(name);
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        Ok(d)
+    }
+
+    /// Probes the checkpoint of `step` and writes `probes/step-N/eigen.csv` (the columns of
+    /// the trial's eigen.csv), and with `matrix` the whole Jacobian as `jacobian.npy`.
+    pub fn write_probe(
+        &self,
+        step: Option<u64>,
+        matrix: bool,
+    ) -> anyhow::Result<(u64, ProbeReport, PathBuf)> {
+        let (s, report) = self.probe(step)?;
+        let dir = self.out_dir(&format!("step-{s}"))?;
+        let mut sink = CsvSink::new(&dir, false);
+        sink.eigen_rows(s, &report)?;
+        sink.finish()?;
+        if matrix {
+            let (_, p) = self.point(Some(s))?;
+            let n = p.len();
+            let jac = jacobian(&self.field, &p, self.config.probe.product);
+            npy::write(&dir.join("jacobian.npy"), &jac, &[n, n])?;
+        }
+        Ok((s, report, dir))
+    }
+
+    /// The path-angle profile from the checkpoint of `from` to that of `to`, written as
+    /// `probes/path-FROM-TO/path_angle.csv`.
+    pub fn write_path(&self, from: u64, to: u64, points: usize) -> anyhow::Result<PathBuf> {
+        let (_, a) = self.point(Some(from))?;
+        let (_, b) = self.point(Some(to))?;
+        let profile = path_angle(&self.field, &a, &b, &alphas(points));
+        let dir = self.out_dir(&format!("path-{from}-{to}"))?;
+        let mut sink = CsvSink::new(&dir, false);
+        sink.path_angle(&profile)?;
+        Ok(dir.join("path_angle.csv"))
+    }
+}

@@ -1,0 +1,443 @@
+//! The report of a study: summary and comparison tables (polars), figures (plotters), one
+//! HTML page, and Parquet copies of the per-step tables.
+//!
+//! It reads only the recorded tables (SPEC section 6), so `ganlab report DIR` re-renders any
+//! study, also one copied from another machine or one still running. The report folder is
+//! built beside its final place and swapped in at the end, so a failed report never leaves a
+//! half-written one behind.
+
+pub mod figures;
+pub mod html;
+pub mod summary;
+pub mod tables;
+mod trial_figures;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use figures::{Chart, Layer, PALETTE};
+use summary::{TrialSummary, COMPARED};
+use tables::StudyTables;
+
+/// What a report wrote.
+#[derive(Debug, Clone)]
+pub struct ReportOutcome {
+    pub dir: PathBuf,
+    pub trials: usize,
+    pub unfinished: Vec<String>,
+    pub figures: usize,
+    pub parquet: Vec<PathBuf>,
+}
+
+/// Where the report of the study folder `study` goes by default: `reports/STUDY` beside a
+/// `notebooks-data/STUDY` folder (SPEC section 6), else `STUDY/report`.
+pub fn default_dir(study: &Path) -> PathBuf {
+    let name = study.file_name();
+    let parent = study.parent();
+    match (name, parent) {
+        (Some(name), Some(parent)) if parent.file_name().is_some_and(|p| p == "notebooks-data") => {
+            parent
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join("reports")
+                .join(name)
+        }
+        _ => study.join("report"),
+    }
+}
+
+/// Writes the report of the study folder `study` into `to`, and the Parquet tables into
+/// `study`.
+pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
+    let tables = StudyTables::read(study)?;
+    let summaries = summary::summarise_study(&tables)
+        .map_err(|e| anyhow::anyhow!("{}: cannot summarise the trials: {e}", study.display()))?;
+
+    let staging = staging_dir(to);
+    if staging.exists() {
+        fs::remove_dir_all(&staging)
+            .with_context(|| format!("cannot remove {}", staging.display()))?;
+    }
+    fs::create_dir_all(staging.join("trials"))
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+
+    let mut summary_df = summary::summary_frame(&tables.swept_keys, &summaries)?;
+    write_csv(&staging.join("summary.csv"), &mut summary_df)?;
+
+    // Group by each swept key, or by nothing (one row) when only seeds vary.
+    let mut keys: Vec<String> = tables.swept_keys.clone();
+    if keys.is_empty() {
+        summary_df.with_column(Column::new(
+            "study".into(),
+            vec![tables.name.clone(); summary_df.height()],
+        ))?;
+        keys.push("study".into());
+    }
+    let mut comparisons = Vec::new();
+    for key in &keys {
+        let mut df = summary::compare(&summary_df, key)
+            .map_err(|e| anyhow::anyhow!("cannot compare the trials by `{key}`: {e}"))?;
+        let stem = format!("compare-{}", file_stem(key));
+        write_csv(&staging.join(format!("{stem}.csv")), &mut df)?;
+        let chart_file = comparison_figure(&staging, &stem, key, &summaries, &summary_df)?;
+        comparisons.push((key.clone(), stem, df, chart_file));
+    }
+
+    // Per-trial figures, trials in parallel; each trial's figures are independent files.
+    let per_trial: Vec<anyhow::Result<Vec<(String, String)>>> = tables
+        .trials
+        .par_iter()
+        .map(|t| {
+            let dir = staging.join("trials").join(&t.name);
+            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            trial_figures::draw(t, &dir)
+        })
+        .collect();
+    let mut trial_figs = Vec::new();
+    for r in per_trial {
+        trial_figs.push(r?);
+    }
+
+    let page = index_html(&tables, &summaries, &summary_df, &comparisons, &trial_figs);
+    fs::write(staging.join("index.html"), page)
+        .with_context(|| format!("cannot write {}", staging.join("index.html").display()))?;
+
+    // Swap the new report in.
+    if to.exists() {
+        fs::remove_dir_all(to).with_context(|| format!("cannot replace {}", to.display()))?;
+    }
+    if let Some(p) = to.parent() {
+        fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+    }
+    fs::rename(&staging, to)
+        .with_context(|| format!("cannot move {} to {}", staging.display(), to.display()))?;
+
+    let parquet = write_parquet(&tables)?;
+    let figures = comparisons.iter().filter(|c| c.3.is_some()).count()
+        + trial_figs.iter().map(Vec::len).sum::<usize>();
+    Ok(ReportOutcome {
+        dir: to.to_path_buf(),
+        trials: tables.trials.len(),
+        unfinished: summaries
+            .iter()
+            .filter(|s| s.outcome == "unfinished")
+            .map(|s| s.trial.clone())
+            .collect(),
+        figures,
+        parquet,
+    })
+}
+
+/// A key as a file-name part: letters, digits, `.`, `-`, `_`; anything else becomes `_`.
+fn file_stem(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn staging_dir(to: &Path) -> PathBuf {
+    let mut name = to.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    to.with_file_name(name)
+}
+
+fn write_csv(path: &Path, df: &mut DataFrame) -> anyhow::Result<()> {
+    let mut f =
+        fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    CsvWriter::new(&mut f)
+        .include_header(true)
+        .finish(df)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// One panel per compared figure that some trial has (at most six, the divergence step first
+/// where a trial diverged): every trial's value at its key value (seeds side by side), and the
+/// min-max range over seeds.
+fn comparison_figure(
+    dir: &Path,
+    stem: &str,
+    key: &str,
+    rows: &[TrialSummary],
+    summary_df: &DataFrame,
+) -> anyhow::Result<Option<String>> {
+    let values: Vec<String> = summary_df
+        .column(key)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect();
+    let mut categories: Vec<String> = Vec::new();
+    for v in &values {
+        if !categories.contains(v) {
+            categories.push(v.clone());
+        }
+    }
+    let category: Vec<usize> = values
+        .iter()
+        .map(|v| categories.iter().position(|x| x == v).unwrap_or(0))
+        .collect();
+    let diverged_at = |r: &TrialSummary| r.diverged_at.map(|d| d as f64);
+    let mut panels: Vec<(&str, Box<dyn Fn(&TrialSummary) -> Option<f64>>)> = Vec::new();
+    if rows.iter().any(|r| r.diverged_at.is_some()) {
+        panels.push(("diverged_at", Box::new(diverged_at)));
+    }
+    for f in COMPARED {
+        panels.push((f, Box::new(move |r: &TrialSummary| r.figure(f))));
+    }
+    let mut charts = Vec::new();
+    for (f, get) in panels {
+        let mut per_cat: Vec<Vec<f64>> = vec![Vec::new(); categories.len()];
+        for (r, &c) in rows.iter().zip(&category) {
+            if let Some(y) = get(r) {
+                per_cat[c].push(y);
+            }
+        }
+        // The trials of one value side by side left of its position, their range right of it.
+        let points: Vec<(f64, f64)> = per_cat
+            .iter()
+            .enumerate()
+            .flat_map(|(c, ys)| {
+                let n = ys.len() as f64;
+                ys.iter()
+                    .enumerate()
+                    .map(move |(j, y)| (c as f64 - 0.3 + 0.4 * (j as f64 + 0.5) / n, *y))
+            })
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let ranges = per_cat
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(c, v)| {
+                let finite = v.iter().copied().filter(|x| x.is_finite());
+                let lo = finite.clone().fold(f64::INFINITY, f64::min);
+                let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+                (c as f64 + 0.2, lo, hi)
+            })
+            .filter(|r| r.1.is_finite())
+            .collect();
+        charts.push(Chart {
+            title: f.to_string(),
+            x_label: key.to_string(),
+            y_label: f.to_string(),
+            categories: Some(categories.clone()),
+            layers: vec![
+                // No legend: it would cover points; the page's caption explains the marks.
+                Layer::Ranges {
+                    label: String::new(),
+                    color: RGBColorExt::grey(),
+                    ranges,
+                },
+                Layer::Points {
+                    label: String::new(),
+                    color: PALETTE[0],
+                    points,
+                    size: 4,
+                },
+            ],
+            ..Default::default()
+        });
+        if charts.len() == 6 {
+            break;
+        }
+    }
+    if charts.is_empty() {
+        return Ok(None);
+    }
+    Chart::save_grid(&charts, dir, stem)?;
+    Ok(Some(stem.to_string()))
+}
+
+/// Named colours the palette lacks.
+struct RGBColorExt;
+impl RGBColorExt {
+    fn grey() -> plotters::style::RGBColor {
+        plotters::style::RGBColor(170, 170, 170)
+    }
+}
+
+/// Parquet copies of the per-step tables, one file per table with a `trial` column first,
+/// written into the study folder (`metrics.parquet`, `modes.parquet`, ...).
+fn write_parquet(s: &StudyTables) -> anyhow::Result<Vec<PathBuf>> {
+    type Pick = fn(&tables::TrialTables) -> Option<&DataFrame>;
+    let kinds: [(&str, Pick); 5] = [
+        ("metrics", |t| t.metrics.as_ref()),
+        ("modes", |t| t.modes.as_ref()),
+        ("eigen", |t| t.eigen.as_ref()),
+        ("path_angle", |t| t.path_angle.as_ref()),
+        ("samples", |t| t.samples.as_ref()),
+    ];
+    let mut written = Vec::new();
+    for (name, pick) in kinds {
+        let mut frames = Vec::new();
+        for t in &s.trials {
+            let Some(df) = pick(t) else { continue };
+            if df.width() == 0 {
+                continue;
+            }
+            let mut df = df.clone();
+            df.insert_column(
+                0,
+                Column::new("trial".into(), vec![t.name.clone(); df.height()]),
+            )?;
+            // Steps and indices are integers in the notebooks.
+            for c in ["step", "index"] {
+                if let Ok(col) = df.column(c) {
+                    let cast = col.cast(&DataType::Int64)?;
+                    df.replace(c, cast)?;
+                }
+            }
+            frames.push(df);
+        }
+        let path = s.dir.join(format!("{name}.parquet"));
+        if frames.is_empty() {
+            if path.exists() {
+                fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+            continue;
+        }
+        let mut all = polars::functions::concat_df_diagonal(&frames)?;
+        let tmp = s.dir.join(format!("{name}.parquet.partial"));
+        let f =
+            fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        ParquetWriter::new(f)
+            .finish(&mut all)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot rename {}", tmp.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+type Comparison = (String, String, DataFrame, Option<String>);
+
+fn index_html(
+    s: &StudyTables,
+    rows: &[TrialSummary],
+    summary_df: &DataFrame,
+    comparisons: &[Comparison],
+    trial_figs: &[Vec<(String, String)>],
+) -> String {
+    use html::escape;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{name} - ganlab report</title><style>{style}</style></head><body>\n\
+         <h1>Study {name}</h1>\n",
+        name = escape(&s.name),
+        style = html::STYLE
+    );
+    if !s.description.is_empty() {
+        let _ = writeln!(o, "<p>{}</p>", escape(&s.description));
+    }
+    let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
+    let _ = write!(o, "<p>{} trials:", rows.len());
+    for name in summary::OUTCOMES {
+        let n = count(name);
+        if n > 0 {
+            let _ = write!(o, " <span class=\"{name}\">{n} {name}</span>");
+        }
+    }
+    o.push_str(".</p>\n");
+    let unfinished: Vec<&TrialSummary> =
+        rows.iter().filter(|r| r.outcome == "unfinished").collect();
+    if !unfinished.is_empty() {
+        let _ = write!(
+            o,
+            "<p class=\"unfinished\">This study is not finished: {} of {} trials have no final \
+             result yet (their figures show what was recorded so far):",
+            unfinished.len(),
+            rows.len()
+        );
+        for r in &unfinished {
+            let _ = write!(o, " {} ({})", escape(&r.trial), escape(&r.status));
+        }
+        o.push_str(".</p>\n");
+    }
+    o.push_str("<details><summary>Configuration (the experiment file)</summary><pre>");
+    o.push_str(&escape(&s.experiment));
+    o.push_str("</pre></details>\n");
+
+    o.push_str(
+        "<h2>Comparison</h2>\n<p>Per swept key: trials per value and their outcomes, the \
+                divergence step over the diverged trials, and mean / min / max over seeds of \
+                the final figures (outcomes and figures are defined in the section Reports of \
+                the ganlab README). Tables as CSV: ",
+    );
+    for (key, stem, _, _) in comparisons {
+        let _ = write!(o, "<a href=\"{stem}.csv\">{}</a> ", escape(key));
+    }
+    o.push_str("</p>\n");
+    for (key, stem, df, chart) in comparisons {
+        let _ = writeln!(o, "<h3>By <code>{}</code></h3>", escape(key));
+        html::table(&mut o, df, false);
+        if chart.is_some() {
+            html::figures(
+                &mut o,
+                "",
+                &[(
+                    stem.clone(),
+                    format!(
+                        "final figures by {key}: a dot per trial, the grey bar spans the seeds"
+                    ),
+                )],
+            );
+        }
+    }
+
+    o.push_str(
+        "<h2>Trials</h2>\n<p>One row per trial (<a href=\"summary.csv\">summary.csv</a>).</p>\n",
+    );
+    html::table(&mut o, summary_df, true);
+
+    o.push_str("<h2>Figures per trial</h2>\n");
+    for (t, figs) in s.trials.iter().zip(trial_figs) {
+        let r = rows.iter().find(|r| r.trial == t.name);
+        let outcome = r.map(|r| r.outcome).unwrap_or("");
+        let _ = write!(
+            o,
+            "<h3 id=\"trial-{id}\">{name} <span class=\"{outcome}\">{outcome}</span>",
+            id = html::url_segment(&t.name),
+            name = escape(&t.name)
+        );
+        if let Some(d) = t.diverged_at {
+            let _ = write!(o, " at step {d}");
+        }
+        o.push_str("</h3>\n");
+        if !s.swept_keys.is_empty() {
+            o.push_str("<p>");
+            for (k, v) in s.swept_keys.iter().zip(&t.swept) {
+                let _ = write!(o, "<code>{}</code> = {} &nbsp; ", escape(k), escape(v));
+            }
+            let _ = write!(o, "seed = {}</p>\n", escape(&t.seed));
+        }
+        if let Some(e) = &t.error {
+            let _ = writeln!(o, "<p class=\"failed\">error: {}</p>", escape(e));
+        }
+        if figs.is_empty() {
+            o.push_str("<p>No recorded tables.</p>\n");
+        }
+        html::figures(
+            &mut o,
+            &format!("trials/{}", html::url_segment(&t.name)),
+            figs,
+        );
+    }
+    o.push_str("</body></html>\n");
+    o
+}

@@ -1,0 +1,242 @@
+//! Reading a study's recorded tables (SPEC section 6) into polars frames.
+//!
+//! The report sees only these files, never the models, so a study copied from another machine
+//! or still being written reports the same way. A running trial's tables are still named
+//! `NAME.partial` and may end in a half-written line: that line is dropped.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use polars::prelude::*;
+
+use crate::store::TrialStatus;
+
+/// Everything recorded about one trial.
+pub struct TrialTables {
+    pub name: String,
+    /// Swept values as `trials.csv` holds them, in the study's key order.
+    pub swept: Vec<String>,
+    pub seed: String,
+    /// done, diverged, failed, running, or missing (listed but never started).
+    pub status: String,
+    pub steps: Option<u64>,
+    pub diverged_at: Option<u64>,
+    pub error: Option<String>,
+    /// Some table was read from its `.partial` file.
+    pub partial: bool,
+    pub metrics: Option<DataFrame>,
+    pub modes: Option<DataFrame>,
+    pub eigen: Option<DataFrame>,
+    pub path_angle: Option<DataFrame>,
+    pub samples: Option<DataFrame>,
+}
+
+/// A study folder as recorded.
+pub struct StudyTables {
+    pub dir: PathBuf,
+    pub name: String,
+    pub description: String,
+    /// The experiment file the study came from, verbatim (empty if missing).
+    pub experiment: String,
+    /// Swept keys other than `seed`, in `trials.csv` column order.
+    pub swept_keys: Vec<String>,
+    pub trials: Vec<TrialTables>,
+}
+
+impl StudyTables {
+    /// Reads the study under `dir` (the folder holding `trials.csv`).
+    pub fn read(dir: &Path) -> anyhow::Result<StudyTables> {
+        let trials_csv = dir.join("trials.csv");
+        if !trials_csv.is_file() {
+            anyhow::bail!(
+                "{}: no trials.csv here; `ganlab report` takes a study folder written by \
+                 `ganlab run` (the folder holding trials.csv)",
+                dir.display()
+            );
+        }
+        let experiment = fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
+        let (name, description) = study_meta(&experiment, dir);
+        let mut reader = csv::Reader::from_path(&trials_csv)
+            .with_context(|| format!("cannot read {}", trials_csv.display()))?;
+        let header: Vec<String> = reader
+            .headers()
+            .with_context(|| format!("{}: cannot read the header", trials_csv.display()))?
+            .iter()
+            .map(String::from)
+            .collect();
+        let at = |name: &str| header.iter().position(|h| h == name);
+        let (Some(0), Some(seed_col), Some(status_col)) = (at("trial"), at("seed"), at("status"))
+        else {
+            anyhow::bail!(
+                "{}: the header must start with `trial` and hold `seed` and `status`, got {:?}",
+                trials_csv.display(),
+                header
+            );
+        };
+        let swept_keys = header[1..seed_col].to_vec();
+        let mut trials = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record =
+                record.with_context(|| format!("{}: line {}", trials_csv.display(), i + 2))?;
+            let field = |c: usize| record.get(c).unwrap_or("").to_string();
+            let name = field(0);
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                anyhow::bail!(
+                    "{}: line {}: `{}` is not a trial folder name",
+                    trials_csv.display(),
+                    i + 2,
+                    name
+                );
+            }
+            let number = |c: Option<usize>| c.and_then(|c| record.get(c)?.parse::<u64>().ok());
+            let mut t = TrialTables {
+                swept: (1..seed_col).map(field).collect(),
+                seed: field(seed_col),
+                status: field(status_col),
+                steps: number(at("steps")),
+                diverged_at: number(at("diverged_at")),
+                error: None,
+                partial: false,
+                metrics: None,
+                modes: None,
+                eigen: None,
+                path_angle: None,
+                samples: None,
+                name,
+            };
+            read_trial(&dir.join(&t.name), &mut t)?;
+            trials.push(t);
+        }
+        Ok(StudyTables {
+            dir: dir.to_path_buf(),
+            name,
+            description,
+            experiment,
+            swept_keys,
+            trials,
+        })
+    }
+}
+
+/// `[study] name` and `description` of the experiment file, else the folder's name.
+fn study_meta(experiment: &str, dir: &Path) -> (String, String) {
+    let folder = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "study".into());
+    let Ok(doc) = experiment.parse::<toml::Table>() else {
+        return (folder, String::new());
+    };
+    let study = doc.get("study").and_then(|s| s.as_table());
+    let get = |k: &str| study.and_then(|s| s.get(k)).and_then(|v| v.as_str());
+    (
+        get("name").map(String::from).unwrap_or(folder),
+        get("description").unwrap_or("").to_string(),
+    )
+}
+
+/// Fills the status (from `status.toml`, which is newer than `trials.csv` while a study runs)
+/// and the tables of one trial.
+fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        t.status = "missing".into();
+        return Ok(());
+    }
+    if let Ok(text) = fs::read_to_string(dir.join("status.toml")) {
+        if let Ok(s) = toml::from_str::<TrialStatus>(&text) {
+            t.status = s.status.as_str().into();
+            t.steps = Some(s.steps);
+            t.diverged_at = s.diverged_at;
+            t.error = s.error;
+        }
+    }
+    let mut partial = false;
+    let mut table = |name: &str, text_columns: &[&str]| -> anyhow::Result<Option<DataFrame>> {
+        let (path, is_partial) = match find_table(dir, name) {
+            Some(found) => found,
+            None => return Ok(None),
+        };
+        partial |= is_partial;
+        read_csv(&path, is_partial, text_columns).map(Some)
+    };
+    t.metrics = table("metrics.csv", &[])?;
+    t.modes = table("modes.csv", &[])?;
+    t.eigen = table("eigen.csv", &["matrix", "method"])?;
+    t.path_angle = table("path_angle.csv", &[])?;
+    t.samples = table("samples.csv", &[])?;
+    t.partial = partial;
+    Ok(())
+}
+
+fn find_table(dir: &Path, name: &str) -> Option<(PathBuf, bool)> {
+    let done = dir.join(name);
+    if done.is_file() {
+        return Some((done, false));
+    }
+    let partial = dir.join(format!("{name}.partial"));
+    partial.is_file().then_some((partial, true))
+}
+
+/// Reads a recorded table: every column f64 (`NaN` and `inf` as written) but `text_columns`.
+/// A partial table loses its last line if that line is unfinished.
+pub fn read_csv(path: &Path, partial: bool, text_columns: &[&str]) -> anyhow::Result<DataFrame> {
+    let mut bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if partial {
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(keep);
+    }
+    let header_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let header = String::from_utf8_lossy(&bytes[..header_end])
+        .trim_end()
+        .to_string();
+    if header.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    let schema: Schema = header
+        .split(',')
+        .map(|c| {
+            let dtype = if text_columns.contains(&c) {
+                DataType::String
+            } else {
+                DataType::Float64
+            };
+            Field::new(c.into(), dtype)
+        })
+        .collect();
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_schema(Some(Arc::new(schema)))
+        .into_reader_with_file_handle(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| anyhow::anyhow!("{}: not a table ganlab can read: {e}", path.display()))
+}
+
+/// The finite values of a numeric column paired with the `step` column, in row order.
+pub fn series(df: &DataFrame, x: &str, y: &str) -> Vec<(f64, f64)> {
+    let (Ok(xs), Ok(ys)) = (column(df, x), column(df, y)) else {
+        return Vec::new();
+    };
+    xs.into_iter()
+        .zip(ys)
+        .filter_map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((a, b)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A numeric column as options (null where the CSV cell was empty).
+pub fn column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    Ok(df.column(name)?.f64()?.iter().collect())
+}
+
+/// Whether a frame has a column.
+pub fn has(df: &DataFrame, name: &str) -> bool {
+    df.column(name).is_ok()
+}

@@ -1,0 +1,389 @@
+//! The figures of one trial, from its recorded tables only.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::figures::{ramp, Chart, Layer, PALETTE};
+use super::tables::{column, has, series, TrialTables};
+
+/// Snapshot panels of generated samples: at most this many steps, evenly spread.
+const SAMPLE_PANELS: usize = 4;
+
+fn line(label: &str, i: usize, points: Vec<(f64, f64)>) -> Layer {
+    Layer::Line {
+        label: label.to_string(),
+        color: PALETTE[i % PALETTE.len()],
+        points,
+    }
+}
+
+fn chart(title: &str, x: &str, y: &str, layers: Vec<Layer>) -> Chart {
+    Chart {
+        title: title.to_string(),
+        x_label: x.to_string(),
+        y_label: y.to_string(),
+        layers,
+        ..Default::default()
+    }
+}
+
+/// Draws every figure the trial's tables allow into `dir`; returns (file stem, caption).
+pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut save = |charts: Vec<Chart>, stem: &str, caption: &str| -> anyhow::Result<()> {
+        let charts: Vec<Chart> = charts.into_iter().filter(|c| !c.is_empty()).collect();
+        if !charts.is_empty() {
+            Chart::save_grid(&charts, dir, stem)?;
+            out.push((stem.to_string(), caption.to_string()));
+        }
+        Ok(())
+    };
+    if let Some(m) = &t.metrics {
+        let names: Vec<String> = m.get_column_names().iter().map(|s| s.to_string()).collect();
+        let mut losses = vec![
+            line("loss_g", 0, series(m, "step", "loss_g")),
+            line("loss_d", 1, series(m, "step", "loss_d")),
+        ];
+        if has(m, "wasserstein") {
+            losses.push(line("wasserstein", 2, series(m, "step", "wasserstein")));
+        }
+        save(
+            vec![chart("Losses", "step", "loss", losses)],
+            "losses",
+            "losses of both players",
+        )?;
+
+        let norms = |player: &str| {
+            let total = format!("grad_norm_{player}");
+            let mut layers = vec![line(&total, 0, series(m, "step", &total))];
+            let prefix = format!("{total}/");
+            for (i, c) in names.iter().filter(|c| c.starts_with(&prefix)).enumerate() {
+                layers.push(line(&c[prefix.len()..], i + 1, series(m, "step", c)));
+            }
+            let mut c = chart(
+                &format!(
+                    "Gradient norms, {}",
+                    if player == "g" {
+                        "generator"
+                    } else {
+                        "discriminator"
+                    }
+                ),
+                "step",
+                "Euclidean norm",
+                layers,
+            );
+            c.log_y = true;
+            c
+        };
+        save(
+            vec![norms("g"), norms("d")],
+            "grad_norms",
+            "gradient norms per player and per parameter tensor",
+        )?;
+        save(
+            vec![chart(
+                "Discriminator outputs",
+                "step",
+                "mean D(x)",
+                vec![
+                    line("D(real)", 0, series(m, "step", "d_real")),
+                    line("D(fake)", 1, series(m, "step", "d_fake")),
+                ],
+            )],
+            "d_outputs",
+            "D(real) and D(fake)",
+        )?;
+        if has(m, "dist_to_equilibrium") {
+            let mut c = chart(
+                "Distance to the equilibrium",
+                "step",
+                "||(theta, psi) - (theta*, psi*)||",
+                vec![line(
+                    "distance",
+                    0,
+                    series(m, "step", "dist_to_equilibrium"),
+                )],
+            );
+            c.log_y = true;
+            save(vec![c], "distance", "distance to the equilibrium")?;
+        }
+        if has(m, "eig_max_re") {
+            save(stability(m), "stability", "stability figures over training")?;
+        }
+        if has(m, "hess_g_min") {
+            let layers = ["hess_g_min", "hess_g_max", "hess_d_min", "hess_d_max"]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| line(c, i, series(m, "step", c)))
+                .collect();
+            save(
+                vec![chart(
+                    "Player Hessian extremes",
+                    "step",
+                    "eigenvalue",
+                    layers,
+                )],
+                "hessians",
+                "extreme eigenvalues of H_GG and H_DD",
+            )?;
+        }
+    }
+    if let Some(modes) = &t.modes {
+        let frac: Vec<(f64, f64)> = match (
+            column(modes, "step"),
+            column(modes, "modes_covered"),
+            column(modes, "modes_total"),
+        ) {
+            (Ok(s), Ok(c), Ok(n)) => s
+                .iter()
+                .zip(c.iter().zip(&n))
+                .filter_map(|(s, (c, n))| Some((s.as_ref()?.to_owned(), c.as_ref()? / n.as_ref()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        save(
+            vec![chart(
+                "Mode coverage",
+                "step",
+                "fraction",
+                vec![
+                    line("modes covered / modes", 0, frac),
+                    line(
+                        "high-quality samples",
+                        1,
+                        series(modes, "step", "high_quality"),
+                    ),
+                ],
+            )],
+            "modes",
+            "mode coverage over training",
+        )?;
+    }
+    if let Some(s) = &t.samples {
+        save(
+            samples(s)?,
+            "samples",
+            "generated samples (colour) over real samples (grey)",
+        )?;
+    }
+    if let Some(e) = &t.eigen {
+        let lrs = t
+            .metrics
+            .as_ref()
+            .map(|m| {
+                let first = |c: &str| series(m, "step", c).first().map(|p| p.1);
+                (first("lr_g"), first("lr_d"))
+            })
+            .unwrap_or((None, None));
+        if let Some(c) = eigen_plane(e, lrs)? {
+            save(
+                vec![c],
+                "eigenvalues",
+                "game-Jacobian eigenvalues per probe, with the stability region of gradient \
+                 descent at the trial's step sizes",
+            )?;
+        }
+    }
+    if let Some(p) = &t.path_angle {
+        let mut norms = chart(
+            "Field norm along the path",
+            "alpha",
+            "norm",
+            vec![
+                line("||v||", 0, series(p, "alpha", "norm")),
+                line("||v_G||", 1, series(p, "alpha", "norm_g")),
+                line("||v_D||", 2, series(p, "alpha", "norm_d")),
+            ],
+        );
+        norms.log_y = true;
+        save(
+            vec![
+                chart(
+                    "Path-angle",
+                    "alpha (0 = start, 1 = end)",
+                    "cos(v, end - start)",
+                    vec![line("cosine", 0, series(p, "alpha", "cosine"))],
+                ),
+                norms,
+            ],
+            "path_angle",
+            "path-angle between the start and end of training",
+        )?;
+    }
+    Ok(out)
+}
+
+fn stability(m: &DataFrame) -> Vec<Chart> {
+    let mut ratio = chart(
+        "max |imag| / |real|",
+        "step",
+        "ratio",
+        vec![line(
+            "max |im|/|re|",
+            0,
+            series(m, "step", "eig_max_im_over_re"),
+        )],
+    );
+    ratio.log_y = true;
+    let radius = series(m, "step", "gd_spectral_radius");
+    let one: Vec<(f64, f64)> = match (radius.first(), radius.last()) {
+        (Some(a), Some(b)) => vec![(a.0, 1.0), (b.0, 1.0)],
+        _ => Vec::new(),
+    };
+    vec![
+        chart(
+            "Real parts",
+            "step",
+            "real part",
+            vec![
+                line("max re", 0, series(m, "step", "eig_max_re")),
+                line("min re", 1, series(m, "step", "eig_min_re")),
+            ],
+        ),
+        ratio,
+        chart(
+            "Spectral radius of I - H J",
+            "step",
+            "radius",
+            vec![line("radius", 0, radius), line("1", 7, one)],
+        ),
+        chart(
+            "Unstable fraction",
+            "step",
+            "fraction with re < 0",
+            vec![line(
+                "fraction",
+                0,
+                series(m, "step", "eig_unstable_fraction"),
+            )],
+        ),
+    ]
+}
+
+/// The game-Jacobian eigenvalues of every probe, coloured from the first probe (dark) to the
+/// last (yellow), and the boundaries |1 - eta lambda| = 1 of gradient descent's stability
+/// region for the generator's and the discriminator's step sizes.
+fn eigen_plane(e: &DataFrame, lrs: (Option<f64>, Option<f64>)) -> anyhow::Result<Option<Chart>> {
+    if !has(e, "matrix") || !has(e, "re") {
+        return Ok(None);
+    }
+    let game = e.filter(&e.column("matrix")?.str()?.equal("game"))?;
+    let steps = column(&game, "step")?;
+    let re = column(&game, "re")?;
+    let im = column(&game, "im")?;
+    let mut distinct: Vec<f64> = steps.iter().flatten().copied().collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    if distinct.is_empty() {
+        return Ok(None);
+    }
+    let mut layers = Vec::new();
+    let last = distinct.len() - 1;
+    for (k, s) in distinct.iter().enumerate() {
+        let points: Vec<(f64, f64)> = steps
+            .iter()
+            .zip(re.iter().zip(&im))
+            .filter(|(st, _)| **st == Some(*s))
+            .filter_map(|(_, (r, i))| Some((r.as_ref()?.to_owned(), i.as_ref()?.to_owned())))
+            .collect();
+        let label = if k == 0 || k == last {
+            format!("step {s}")
+        } else {
+            String::new()
+        };
+        layers.push(Layer::Points {
+            label,
+            color: ramp(if last == 0 {
+                1.0
+            } else {
+                k as f64 / last as f64
+            }),
+            points,
+            size: 3,
+        });
+    }
+    let mut etas: Vec<(&str, f64)> = Vec::new();
+    if let Some(g) = lrs.0.filter(|v| *v > 0.0) {
+        etas.push(("lr_g", g));
+    }
+    if let Some(d) = lrs.1.filter(|v| *v > 0.0) {
+        if etas.first().map(|e| e.1) != Some(d) {
+            etas.push(("lr_d", d));
+        }
+    }
+    for (i, (name, eta)) in etas.into_iter().enumerate() {
+        layers.push(Layer::Circle {
+            label: format!("|1 - eta lambda| = 1, eta = {name} = {eta}"),
+            color: PALETTE[3 + i],
+            center: (1.0 / eta, 0.0),
+            radius: 1.0 / eta,
+        });
+    }
+    Ok(Some(Chart {
+        title: "Game-Jacobian eigenvalues".into(),
+        x_label: "real part".into(),
+        y_label: "imaginary part".into(),
+        with_origin: true,
+        layers,
+        ..Default::default()
+    }))
+}
+
+/// Panels of generated samples at up to [`SAMPLE_PANELS`] recorded steps (first, last and
+/// evenly between), each over the real samples.
+fn samples(s: &DataFrame) -> anyhow::Result<Vec<Chart>> {
+    if !has(s, "x0") || !has(s, "x1") || !has(s, "real") {
+        return Ok(Vec::new());
+    }
+    let step = column(s, "step")?;
+    let real = column(s, "real")?;
+    let x0 = column(s, "x0")?;
+    let x1 = column(s, "x1")?;
+    let pick = |want_real: bool, at: Option<f64>| -> Vec<(f64, f64)> {
+        (0..step.len())
+            .filter(|&i| (real[i] == Some(1.0)) == want_real)
+            .filter(|&i| at.is_none() || step[i] == at)
+            .filter_map(|i| Some((x0[i]?, x1[i]?)))
+            .collect()
+    };
+    let real_points = pick(true, None);
+    let mut steps: Vec<f64> = (0..step.len())
+        .filter(|&i| real[i] != Some(1.0))
+        .filter_map(|i| step[i])
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    steps.dedup();
+    let chosen: Vec<f64> = if steps.len() <= SAMPLE_PANELS {
+        steps
+    } else {
+        let n = steps.len() - 1;
+        (0..SAMPLE_PANELS)
+            .map(|k| steps[k * n / (SAMPLE_PANELS - 1)])
+            .collect()
+    };
+    Ok(chosen
+        .into_iter()
+        .map(|at| Chart {
+            title: format!("Samples at step {at}"),
+            x_label: "x0".into(),
+            y_label: "x1".into(),
+            layers: vec![
+                Layer::Points {
+                    label: "real".into(),
+                    color: plotters::style::RGBColor(190, 190, 190),
+                    points: real_points.clone(),
+                    size: 2,
+                },
+                Layer::Points {
+                    label: "generated".into(),
+                    color: PALETTE[0],
+                    points: pick(false, Some(at)),
+                    size: 2,
+                },
+            ],
+            ..Default::default()
+        })
+        .collect())
+}

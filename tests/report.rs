@@ -1,0 +1,343 @@
+//! Reports on study folders whose tables the tests write by hand, with known values.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use polars::prelude::*;
+
+fn put(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn status(state: &str, seed: u64, steps: u64, diverged_at: Option<u64>) -> String {
+    let mut s = format!(
+        "status = \"{state}\"\nseed = {seed}\nsteps = {steps}\nwall_time_s = 1.0\n\
+         ganlab_version = \"0.1.0\"\nburn_version = \"0.21.0\"\nbackend = \"cpu\"\n\
+         precision = \"f64\"\n"
+    );
+    if let Some(d) = diverged_at {
+        s.push_str(&format!("diverged_at = {d}\n"));
+    }
+    s
+}
+
+/// Metrics rows for steps 0..n: loss_d = `loss_d(step)`, a Dirac distance from `d0` to `d1`
+/// linearly, constant gradient norms.
+fn metrics(
+    n: usize,
+    loss_d: impl Fn(usize) -> f64,
+    d0: f64,
+    d1: f64,
+    nan_at: Option<usize>,
+) -> String {
+    let mut m = String::from(
+        "step,loss_g,loss_d,d_real,d_fake,grad_norm_g,grad_norm_d,grad_norm_g/theta,grad_norm_d/psi,lr_g,lr_d,dist_to_equilibrium,wall_time_s\n",
+    );
+    for s in 0..n {
+        let d = d0 + (d1 - d0) * s as f64 / (n - 1) as f64;
+        let ld = if Some(s) == nan_at {
+            "NaN".to_string()
+        } else {
+            loss_d(s).to_string()
+        };
+        m.push_str(&format!("{s},0.5,{ld},0.6,0.4,1,2,1,2,0.2,0.2,{d},0.01\n"));
+    }
+    m
+}
+
+const EXPERIMENT: &str =
+    "[study]\nname = \"handmade\"\ndescription = \"<script>alert('x')</script> & friends\"\n";
+
+/// Three trials swept over `objective.loss` (one value with markup in it) and seeds:
+/// - 000: minimax seed 0, done, loss_d ends at 9, distance 1 -> 0.05 (converged), eigen.csv;
+/// - 001: minimax seed 1, done, loss_d ends at 5, distance 1 -> 2 (oscillating), no eigen.csv;
+/// - 002: `<b>wgan</b>` seed 0, diverged at step 4 (NaN loss there), no eigen.csv.
+fn handmade_study(dir: &Path) {
+    put(&dir.join("experiment.toml"), EXPERIMENT);
+    put(
+        &dir.join("trials.csv"),
+        "trial,objective.loss,seed,status,steps,diverged_at,wall_time_s\n\
+         000-minimax-0,minimax,0,done,10,,1\n\
+         001-minimax-1,minimax,1,done,10,,1\n\
+         002-wgan-0,<b>wgan</b>,0,diverged,4,4,1\n",
+    );
+    let t0 = dir.join("000-minimax-0");
+    put(&t0.join("status.toml"), &status("done", 0, 10, None));
+    put(
+        &t0.join("metrics.csv"),
+        &metrics(10, |s| s as f64, 1.0, 0.05, None),
+    );
+    let mut eigen = String::from("step,matrix,method,index,re,im,residual\n");
+    for step in [0, 5, 10] {
+        eigen.push_str(&format!(
+            "{step},game,dense,0,0.1,-0.5,\n{step},game,dense,1,0.1,0.5,\n"
+        ));
+    }
+    put(&t0.join("eigen.csv"), &eigen);
+    put(
+        &t0.join("path_angle.csv"),
+        "alpha,cosine,norm,norm_g,norm_d\n-0.1,0.5,1,0.5,0.5\n0.5,-0.25,2,1,1\n1.1,0.1,1,0.5,0.5\n",
+    );
+    let t1 = dir.join("001-minimax-1");
+    put(&t1.join("status.toml"), &status("done", 1, 10, None));
+    put(
+        &t1.join("metrics.csv"),
+        &metrics(10, |s| s as f64 * 5.0 / 9.0, 1.0, 2.0, None),
+    );
+    let t2 = dir.join("002-wgan-0");
+    put(&t2.join("status.toml"), &status("diverged", 0, 4, Some(4)));
+    put(
+        &t2.join("metrics.csv"),
+        &metrics(5, |_| 1.0, 1.0, 1.0, Some(4)),
+    );
+}
+
+fn report(study: &Path, to: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args([
+            "report",
+            study.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
+fn read_csv(path: &Path) -> DataFrame {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .unwrap()
+        .finish()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn f64_at(df: &DataFrame, col: &str, row: usize) -> Option<f64> {
+    df.column(col)
+        .unwrap_or_else(|_| panic!("no column {col}"))
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(row)
+}
+
+fn str_at(df: &DataFrame, col: &str, row: usize) -> String {
+    let c = df.column(col).unwrap().cast(&DataType::String).unwrap();
+    c.str().unwrap().get(row).unwrap_or("").to_string()
+}
+
+/// Every `src` and `href` target of the page that is a figure.
+fn figure_links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let target = &part[..part.find('"').unwrap()];
+            if target.ends_with(".png") || target.ends_with(".svg") {
+                out.push(target.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Undoes the page's percent-encoding of path segments.
+fn decode(url: &str) -> String {
+    let b = url.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&url[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn assert_valid_figure(path: &Path) {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if path.extension().unwrap() == "png" {
+        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+            .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", path.display()));
+        assert!(
+            img.width() >= 400 && img.height() >= 300,
+            "{}",
+            path.display()
+        );
+    } else {
+        let text = String::from_utf8(bytes).unwrap();
+        let doc = roxmltree::Document::parse(&text)
+            .unwrap_or_else(|e| panic!("{}: not XML: {e}", path.display()));
+        assert_eq!(
+            doc.root_element().tag_name().name(),
+            "svg",
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_summary_holds_the_known_means_outcomes_and_divergence_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    let to = tmp.path().join("report");
+    let o = report(&study, &to);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let s = read_csv(&to.join("summary.csv"));
+    assert_eq!(s.height(), 3);
+    let row = |name: &str| (0..3).find(|&r| str_at(&s, "trial", r) == name).unwrap();
+    let (a, b, c) = (
+        row("000-minimax-0"),
+        row("001-minimax-1"),
+        row("002-wgan-0"),
+    );
+    assert_eq!(str_at(&s, "outcome", a), "converged");
+    assert_eq!(str_at(&s, "outcome", b), "oscillating");
+    assert_eq!(str_at(&s, "outcome", c), "diverged");
+    assert_eq!(f64_at(&s, "final_loss_d", a), Some(9.0));
+    assert_eq!(f64_at(&s, "final_loss_d", b), Some(5.0));
+    assert_eq!(f64_at(&s, "diverged_at", c), Some(4.0));
+    assert_eq!(f64_at(&s, "diverged_at", a), None);
+    assert!((f64_at(&s, "dist_ratio", a).unwrap() - 0.05).abs() < 1e-12);
+    assert_eq!(f64_at(&s, "path_min_cosine", a), Some(-0.25));
+    assert_eq!(str_at(&s, "objective.loss", c), "<b>wgan</b>");
+
+    let cmp = read_csv(&to.join("compare-objective.loss.csv"));
+    assert_eq!(cmp.height(), 2);
+    assert_eq!(str_at(&cmp, "objective.loss", 0), "minimax");
+    assert_eq!(f64_at(&cmp, "trials", 0), Some(2.0));
+    assert_eq!(f64_at(&cmp, "final_loss_d_mean", 0), Some(7.0));
+    assert_eq!(f64_at(&cmp, "final_loss_d_min", 0), Some(5.0));
+    assert_eq!(f64_at(&cmp, "final_loss_d_max", 0), Some(9.0));
+    assert_eq!(f64_at(&cmp, "converged", 0), Some(1.0));
+    assert_eq!(f64_at(&cmp, "oscillating", 0), Some(1.0));
+    assert_eq!(f64_at(&cmp, "diverged", 0), Some(0.0));
+    assert_eq!(f64_at(&cmp, "diverged_at_mean", 0), None);
+    assert_eq!(f64_at(&cmp, "diverged", 1), Some(1.0));
+    assert_eq!(f64_at(&cmp, "diverged_at_mean", 1), Some(4.0));
+    assert_eq!(f64_at(&cmp, "diverged_at_max", 1), Some(4.0));
+}
+
+#[test]
+fn every_figure_the_page_names_exists_and_names_are_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    let to = tmp.path().join("report");
+    let o = report(&study, &to);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+
+    assert!(
+        !html.contains("<script"),
+        "markup from the experiment file got through"
+    );
+    assert!(
+        !html.contains("<b>wgan"),
+        "markup from trials.csv got through"
+    );
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends"));
+    assert!(html.contains("&lt;b&gt;wgan&lt;/b&gt;"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page needs no network"
+    );
+
+    let links = figure_links(&html);
+    assert!(
+        links.iter().any(|l| l.ends_with("eigenvalues.png")),
+        "{links:?}"
+    );
+    assert!(links.iter().any(|l| l.contains("compare-")), "{links:?}");
+    assert!(
+        links.iter().any(|l| l.ends_with("path_angle.svg")),
+        "{links:?}"
+    );
+    for l in &links {
+        assert!(!l.contains(".."), "{l}");
+        assert_valid_figure(&to.join(decode(l)));
+    }
+    // Trials without eigen tables or that diverged still have their training figures.
+    for t in ["001-minimax-1", "002-wgan-0"] {
+        assert!(
+            links.iter().any(|l| l == &format!("trials/{t}/losses.png")),
+            "{t}: {links:?}"
+        );
+        assert!(!links
+            .iter()
+            .any(|l| l == &format!("trials/{t}/eigenvalues.png")));
+    }
+
+    // Parquet copies: every trial's metrics rows, with the trial column first.
+    let f = fs::File::open(study.join("metrics.parquet")).unwrap();
+    let m = ParquetReader::new(f).finish().unwrap();
+    assert_eq!(m.height(), 10 + 10 + 5);
+    assert_eq!(m.get_column_names()[0].as_str(), "trial");
+    assert_eq!(m.column("step").unwrap().dtype(), &DataType::Int64);
+    let f = fs::File::open(study.join("eigen.parquet")).unwrap();
+    assert_eq!(ParquetReader::new(f).finish().unwrap().height(), 6);
+}
+
+#[test]
+fn a_running_study_reports_which_trials_are_unfinished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    // Trial 001 is still running: its table is still `.partial` and ends mid-line.
+    let t1 = study.join("001-minimax-1");
+    fs::remove_file(t1.join("metrics.csv")).unwrap();
+    let mut partial = metrics(10, |s| s as f64, 1.0, 0.5, None);
+    partial.push_str("10,0.5,0.2");
+    put(&t1.join("metrics.csv.partial"), &partial);
+    put(&t1.join("status.toml"), &status("running", 1, 0, None));
+    let to = tmp.path().join("report");
+    let o = report(&study, &to);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("unfinished trial(s) (1): 001-minimax-1"));
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+    assert!(
+        html.contains("This study is not finished: 1 of 3"),
+        "{html}"
+    );
+    let s = read_csv(&to.join("summary.csv"));
+    let r = (0..3)
+        .find(|&r| str_at(&s, "trial", r) == "001-minimax-1")
+        .unwrap();
+    assert_eq!(str_at(&s, "outcome", r), "unfinished");
+    // The half-written line is dropped: the last complete row is step 9.
+    assert_eq!(f64_at(&s, "final_loss_d", r), Some(9.0));
+}
+
+#[test]
+fn reporting_a_folder_that_is_no_study_fails_with_a_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = report(tmp.path(), &tmp.path().join("r"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no trials.csv here"), "{err}");
+    assert!(!tmp.path().join("r").exists());
+
+    // A table that is not numeric names its file.
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    put(
+        &study.join("000-minimax-0/metrics.csv"),
+        "step,loss_g\n0,abc\n",
+    );
+    let o = report(&study, &tmp.path().join("r"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("000-minimax-0/metrics.csv"), "{err}");
+    assert!(!tmp.path().join("r").exists(), "no half-written report");
+}
