@@ -172,15 +172,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             for (name, err) in &s.failed {
                 eprintln!("failed: {name}: {err}");
             }
+            // The trials are recorded whatever happens to the report; `ganlab report` can
+            // make it again.
             let report_dir = ganlab::report::default_dir(&out);
-            let r = ganlab::report::make(&out, &report_dir)?;
-            println!(
-                "report: {} ({} figures); Parquet tables in {}",
-                r.dir.join("index.html").display(),
-                r.figures,
-                out.display()
-            );
-            Ok(if s.failed.is_empty() {
+            let reported = match ganlab::report::make(&out, &report_dir) {
+                Ok(r) => {
+                    println!(
+                        "report: {} ({} figures); Parquet tables in {}",
+                        r.dir.join("index.html").display(),
+                        r.figures,
+                        out.display()
+                    );
+                    true
+                }
+                Err(e) => {
+                    eprintln!("error: the trials are recorded but the report failed: {e:#}");
+                    false
+                }
+            };
+            Ok(if s.failed.is_empty() && reported {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -381,3 +381,19 @@ fn path_angle_is_zero_for_a_rotation_and_follows_the_closed_form_with_r1() {
         }
     }
 }
+
+#[test]
+fn the_jacobian_does_not_depend_on_the_number_of_threads() {
+    let (f, p) = mlp_game(Loss::NonSaturating, Regulariser::R1);
+    let in_pool = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| f.jacobian::<CpuF64>(&p, &CPU))
+    };
+    let one = in_pool(1);
+    let two = in_pool(2);
+    assert!(one.iter().any(|x| *x != 0.0));
+    assert_eq!(one, two, "rows differ between 1 and 2 threads");
+}

@@ -320,6 +320,50 @@ fn a_running_study_reports_which_trials_are_unfinished() {
 }
 
 #[test]
+fn the_report_never_replaces_the_study_or_a_folder_that_is_no_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    for to in [study.clone(), tmp.path().to_path_buf(), study.join(".")] {
+        let o = report(&study, &to);
+        assert_eq!(o.status.code(), Some(2), "{}", to.display());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("would replace the study"));
+        assert!(study.join("trials.csv").exists());
+    }
+    let other = tmp.path().join("notes");
+    put(&other.join("mine.txt"), "keep me");
+    let o = report(&study, &other);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a ganlab report"));
+    assert!(other.join("mine.txt").exists());
+    // An earlier report is replaced.
+    let to = tmp.path().join("report");
+    assert!(report(&study, &to).status.success());
+    assert!(report(&study, &to).status.success());
+    assert!(to.join("index.html").exists() && !tmp.path().join("report.old").exists());
+}
+
+#[test]
+fn a_swept_key_named_like_a_summary_column_gets_its_own_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    // The same study as if it had swept `steps` instead of the loss.
+    let csv = fs::read_to_string(study.join("trials.csv")).unwrap();
+    put(
+        &study.join("trials.csv"),
+        &csv.replacen("objective.loss", "steps", 1),
+    );
+    let to = tmp.path().join("report");
+    let o = report(&study, &to);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = read_csv(&to.join("summary.csv"));
+    assert_eq!(str_at(&s, "swept:steps", 0), "minimax");
+    assert_eq!(f64_at(&s, "steps", 0), Some(10.0));
+    assert!(to.join("compare-swept_steps.csv").exists());
+}
+
+#[test]
 fn reporting_a_folder_that_is_no_study_fails_with_a_message() {
     let tmp = tempfile::tempdir().unwrap();
     let o = report(tmp.path(), &tmp.path().join("r"));

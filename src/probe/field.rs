@@ -208,33 +208,55 @@ impl GameField {
 
     /// J(p) by central differences, row-major `n x n`, assembled column by column from
     /// [`GameField::jvp_fd`] on the unit vectors.
-    pub fn jacobian_fd<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
+    pub fn jacobian_fd<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64>
+    where
+        B::Device: Sync,
+    {
+        use rayon::prelude::*;
         let (_, _, n) = self.dims();
+        let cols: Vec<Vec<f64>> = (0..n)
+            .into_par_iter()
+            .map(|j| {
+                let mut e = vec![0.0; n];
+                e[j] = 1.0;
+                self.jvp_fd::<B>(p, &e, dev)
+            })
+            .collect();
         let mut jac = vec![0.0; n * n];
-        let mut e = vec![0.0; n];
-        for j in 0..n {
-            e[j] = 1.0;
-            let col = self.jvp_fd::<B>(p, &e, dev);
+        for (j, col) in cols.into_iter().enumerate() {
             for (i, v) in col.into_iter().enumerate() {
                 jac[i * n + j] = v;
             }
-            e[j] = 0.0;
         }
         jac
     }
 
-    /// The whole Jacobian J(p), row-major `n x n`, assembled from n products J^T e_i.
-    pub fn jacobian<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
+    /// The whole Jacobian J(p), row-major `n x n`, assembled from n products J^T e_i. The
+    /// rows are independent products, computed on rayon's threads; each row is computed by
+    /// one thread in a fixed order, so J does not depend on the number of threads.
+    pub fn jacobian<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64>
+    where
+        B::Device: Sync,
+    {
+        use rayon::prelude::*;
         let (_, _, n) = self.dims();
         let mut jac = vec![0.0; n * n];
-        let mut e = vec![0.0; n];
-        for i in 0..n {
-            e[i] = 1.0;
-            // J^T e_i is row i of J.
-            let row = self.vjp::<B>(p, &e, dev);
-            jac[i * n..(i + 1) * n].copy_from_slice(&row);
-            e[i] = 0.0;
+        if n == 0 {
+            return jac;
         }
+        // Blocks of rows per task: each task reuses one unit vector.
+        jac.par_chunks_mut(n * 16)
+            .enumerate()
+            .for_each(|(block, rows)| {
+                let mut e = vec![0.0; n];
+                for (r, row) in rows.chunks_mut(n).enumerate() {
+                    let i = block * 16 + r;
+                    e[i] = 1.0;
+                    // J^T e_i is row i of J.
+                    row.copy_from_slice(&self.vjp::<B>(p, &e, dev));
+                    e[i] = 0.0;
+                }
+            });
         jac
     }
 }

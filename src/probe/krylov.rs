@@ -133,6 +133,8 @@ fn sorted_ritz(hm: &DMatrix<f64>, which: Which) -> Vec<Complex<f64>> {
     ritz.sort_by(|a, b| {
         key(which, &Eigenvalue { re: b.re, im: b.im })
             .total_cmp(&key(which, &Eigenvalue { re: a.re, im: a.im }))
+            .then(b.re.total_cmp(&a.re))
+            .then(b.im.abs().total_cmp(&a.im.abs()))
             .then(b.im.total_cmp(&a.im))
     });
     ritz
@@ -205,7 +207,7 @@ pub fn arnoldi<R: Rng>(
         let breakdown = beta <= 1e-14 * scale;
         // Look at the Ritz values now and then while the first basis grows (easy operators
         // converge early), and whenever the basis is full.
-        let check = m >= k && (m % 5 == 0 || m == max_dim || breakdown);
+        let check = breakdown || (m >= k && (m % 5 == 0 || m == max_dim));
         if !check {
             basis.push(w.into_iter().map(|x| x / beta).collect());
             continue;
@@ -355,7 +357,9 @@ pub fn lanczos<R: Rng>(
                     .iter()
                     .chain(&beta)
                     .fold(0.0f64, |a, x| a.max(x.abs()));
-        if m >= 2 * k.min(n) && (m % 5 == 0 || m == max_dim || breakdown) || m == n {
+        // A breakdown (an invariant subspace, e.g. a zero Hessian) ends the search at once:
+        // its Ritz values are exact, and the next basis vector would be 0 / 0.
+        if breakdown || m >= 2 * k.min(n) && (m % 5 == 0 || m == max_dim) || m == n {
             let t = DMatrix::from_fn(m, m, |i, j| {
                 if i == j {
                     alpha[i]
@@ -477,6 +481,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_zero_operator_gives_exact_zeros_not_nan() {
+        let mut zero = |x: &[f64]| vec![0.0; x.len()];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let r = arnoldi(&mut zero, 50, 6, Which::LargestReal, 1e-10, 20, 5, &mut rng);
+        assert!(!r.values.is_empty());
+        assert!(
+            r.values.iter().all(|v| v.re == 0.0 && v.im == 0.0),
+            "{:?}",
+            r.values
+        );
+        assert_eq!(r.converged, r.values.len());
+        let r = lanczos(&mut zero, 50, 3, 1e-10, 20, &mut rng);
+        assert!(!r.values.is_empty());
+        assert!(r.values.iter().all(|v| v.re == 0.0), "{:?}", r.values);
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn default_dir(study: &Path) -> PathBuf {
 /// Writes the report of the study folder `study` into `to`, and the Parquet tables into
 /// `study`.
 pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
+    check_destination(study, to)?;
     let tables = StudyTables::read(study)?;
     let summaries = summary::summarise_study(&tables)
         .map_err(|e| anyhow::anyhow!("{}: cannot summarise the trials: {e}", study.display()))?;
@@ -66,11 +67,17 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
     fs::create_dir_all(staging.join("trials"))
         .with_context(|| format!("cannot create {}", staging.display()))?;
 
-    let mut summary_df = summary::summary_frame(&tables.swept_keys, &summaries)?;
+    // A swept key named like a summary column (`steps`, say) gets its own column name.
+    let swept_columns: Vec<String> = tables
+        .swept_keys
+        .iter()
+        .map(|k| summary::swept_column(k))
+        .collect();
+    let mut summary_df = summary::summary_frame(&swept_columns, &summaries)?;
     write_csv(&staging.join("summary.csv"), &mut summary_df)?;
 
     // Group by each swept key, or by nothing (one row) when only seeds vary.
-    let mut keys: Vec<String> = tables.swept_keys.clone();
+    let mut keys: Vec<String> = swept_columns.clone();
     if keys.is_empty() {
         summary_df.with_column(Column::new(
             "study".into(),
@@ -79,10 +86,16 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
         keys.push("study".into());
     }
     let mut comparisons = Vec::new();
+    let mut stems: Vec<String> = Vec::new();
     for key in &keys {
         let mut df = summary::compare(&summary_df, key)
             .map_err(|e| anyhow::anyhow!("cannot compare the trials by `{key}`: {e}"))?;
-        let stem = format!("compare-{}", file_stem(key));
+        // Keys that differ only in characters a file name cannot hold get numbered.
+        let mut stem = format!("compare-{}", file_stem(key));
+        if stems.contains(&stem) {
+            stem = format!("{stem}-{}", stems.len() + 1);
+        }
+        stems.push(stem.clone());
         write_csv(&staging.join(format!("{stem}.csv")), &mut df)?;
         let chart_file = comparison_figure(&staging, &stem, key, &summaries, &summary_df)?;
         comparisons.push((key.clone(), stem, df, chart_file));
@@ -107,15 +120,23 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
     fs::write(staging.join("index.html"), page)
         .with_context(|| format!("cannot write {}", staging.join("index.html").display()))?;
 
-    // Swap the new report in.
-    if to.exists() {
-        fs::remove_dir_all(to).with_context(|| format!("cannot replace {}", to.display()))?;
-    }
+    // Swap the new report in: the old one is moved aside first and removed last, so some
+    // complete report is in place at every moment.
     if let Some(p) = to.parent() {
         fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
     }
+    let old = with_suffix(to, ".old");
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    if to.exists() {
+        fs::rename(to, &old).with_context(|| format!("cannot move {} aside", to.display()))?;
+    }
     fs::rename(&staging, to)
         .with_context(|| format!("cannot move {} to {}", staging.display(), to.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
 
     let parquet = write_parquet(&tables)?;
     let figures = comparisons.iter().filter(|c| c.3.is_some()).count()
@@ -147,9 +168,56 @@ fn file_stem(key: &str) -> String {
 }
 
 fn staging_dir(to: &Path) -> PathBuf {
-    let mut name = to.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    to.with_file_name(name)
+    with_suffix(to, ".partial")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// The report replaces its folder: refuse a folder that holds the study (or is inside it as
+/// something other than a report) and one that holds anything but an earlier report.
+fn check_destination(study: &Path, to: &Path) -> anyhow::Result<()> {
+    let abs = |p: &Path| std::path::absolute(p).map(|a| normalise(&a));
+    let (s, t) = (abs(study)?, abs(to)?);
+    if to.file_name().is_none() || s.starts_with(&t) {
+        anyhow::bail!(
+            "{}: the report folder would replace the study {}; pick another --to",
+            to.display(),
+            study.display()
+        );
+    }
+    if to.exists() {
+        let empty = fs::read_dir(to)
+            .with_context(|| format!("cannot read {}", to.display()))?
+            .next()
+            .is_none();
+        if !empty && !to.join("index.html").is_file() {
+            anyhow::bail!(
+                "{}: exists and is not a ganlab report (no index.html); the report replaces its \
+                 folder, so pick an empty or new one with --to",
+                to.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A path without `.` and `..` components (lexically).
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn write_csv(path: &Path, df: &mut DataFrame) -> anyhow::Result<()> {

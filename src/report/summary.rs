@@ -60,6 +60,25 @@ pub const COMPARED: [&str; 9] = [
     "eig_max_im_over_re",
 ];
 
+/// The column of `summary.csv` holding the swept key `key`: the key itself, or `swept:KEY`
+/// where the key's name is taken by a column of the summary (a sweep over `steps`, say).
+pub fn swept_column(key: &str) -> String {
+    let taken = [
+        "trial",
+        "seed",
+        "status",
+        "outcome",
+        "steps",
+        "diverged_at",
+        "study",
+    ];
+    if taken.contains(&key) || FIGURES.contains(&key) {
+        format!("swept:{key}")
+    } else {
+        key.to_string()
+    }
+}
+
 /// One trial's row of `summary.csv`.
 #[derive(Debug, Clone)]
 pub struct TrialSummary {
@@ -86,12 +105,13 @@ fn f64s<'a>(df: &'a DataFrame, name: &str) -> Option<&'a Float64Chunked> {
     df.column(name).ok()?.f64().ok()
 }
 
-/// No value for NaN: a reduction over no finite number.
+/// No value for NaN (a reduction over no finite number, or a diverged trial's last loss);
+/// infinities are kept: they are data (max |im|/|re| of a purely imaginary pair).
 fn finite_or_none(v: Option<f64>) -> Option<f64> {
     v.filter(|x| !x.is_nan())
 }
 
-/// The last value (NaN and inf included: a diverged trial's final loss is its NaN or inf).
+/// The last value (a diverged trial's last row holds the NaN or inf that stopped it).
 fn last(c: &Float64Chunked) -> Option<f64> {
     c.len().checked_sub(1).and_then(|i| c.get(i))
 }

@@ -160,7 +160,13 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
             None => return Ok(None),
         };
         partial |= is_partial;
-        read_csv(&path, is_partial, text_columns).map(Some)
+        match read_csv(&path, is_partial, text_columns) {
+            // The trial finished between looking and reading: its table has its final name.
+            Err(_) if is_partial && !path.exists() => {
+                read_csv(&dir.join(name), false, text_columns).map(Some)
+            }
+            other => other.map(Some),
+        }
     };
     t.metrics = table("metrics.csv", &[])?;
     t.modes = table("modes.csv", &[])?;

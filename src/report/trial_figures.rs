@@ -181,8 +181,10 @@ pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>
             save(
                 vec![c],
                 "eigenvalues",
-                "game-Jacobian eigenvalues per probe, with the stability region of gradient \
-                 descent at the trial's step sizes",
+                "game-Jacobian eigenvalues per probe, coloured by step; circle: the boundary \
+                 |1 - eta lambda| = 1 of plain gradient descent's stability region at the \
+                 trial's learning rates (exact for simultaneous SGD with lr_g = lr_d; a guide \
+                 for other optimisers)",
             )?;
         }
     }

@@ -178,10 +178,12 @@ impl TrialDir {
                 fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
             }
         }
-        let checkpoints = self.path.join("checkpoints");
-        if checkpoints.exists() {
-            fs::remove_dir_all(&checkpoints)
-                .with_context(|| format!("cannot remove {}", checkpoints.display()))?;
+        // Checkpoints and probes made from them belong to the earlier run.
+        for sub in ["checkpoints", "probes"] {
+            let d = self.path.join(sub);
+            if d.exists() {
+                fs::remove_dir_all(&d).with_context(|| format!("cannot remove {}", d.display()))?;
+            }
         }
         let text =
             toml::to_string_pretty(cfg).context("cannot serialise the trial configuration")?;

@@ -60,10 +60,14 @@ fn decode(bytes: &[u8]) -> anyhow::Result<(Vec<usize>, Vec<f64>)> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().context("bad shape"))
         .collect::<anyhow::Result<Vec<usize>>>()?;
-    let n: usize = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, d| a.checked_mul(*d))
+        .and_then(|n| n.checked_mul(8))
+        .context("shape too large")?;
     let body = &bytes[10 + len..];
     anyhow::ensure!(
-        body.len() == 8 * n,
+        body.len() == n,
         "{} data bytes for shape {shape:?}",
         body.len()
     );
