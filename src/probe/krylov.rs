@@ -235,7 +235,14 @@ pub fn arnoldi<R: Rng>(
             .filter(|(t, r)| **r <= tol * t.norm().max(1.0))
             .count();
         let done = converged == wanted.len() || breakdown || m == n;
-        if done || (m >= max_dim && restarts >= max_restarts) {
+        // What a restart would keep: k directions (k + 1 if the k-th value's conjugate would
+        // be cut off); with no room left to filter anything out, report what there is.
+        let mut keep = k;
+        if keep > 0 && keep < m && !is_real(&ritz[keep - 1], scale) && ritz[keep - 1].im > 0.0 {
+            keep += 1;
+        }
+        let stuck = m >= max_dim && (restarts >= max_restarts || keep + 1 >= m);
+        if done || stuck {
             return KrylovResult {
                 values: wanted
                     .iter()
@@ -251,23 +258,7 @@ pub fn arnoldi<R: Rng>(
             continue;
         }
 
-        // Restart: keep k directions (k + 1 if the k-th value's conjugate would be cut off).
-        let mut keep = k;
-        if keep < m && !is_real(&ritz[keep - 1], scale) && ritz[keep - 1].im > 0.0 {
-            keep += 1;
-        }
-        if keep + 1 >= m {
-            // No room to filter anything out: report what there is.
-            return KrylovResult {
-                values: wanted
-                    .iter()
-                    .map(|c| Eigenvalue { re: c.re, im: c.im })
-                    .collect(),
-                residuals,
-                converged,
-                products,
-            };
-        }
+        // Restart.
         restarts += 1;
         let mut hq = hm;
         let q = apply_shifts(&mut hq, &ritz[keep..], scale);

@@ -308,8 +308,9 @@ pub fn run<B: AutodiffBackend>(
         let (g, d) = t.parameter_values();
         g.into_iter().chain(d).flatten().collect()
     };
-    let initial_point = field.as_ref().map(|_| flat(&trainer));
-    sink.checkpoint(0, &flat(&trainer))?;
+    let start_point = flat(&trainer);
+    sink.checkpoint(0, &start_point)?;
+    let initial_point = field.as_ref().map(|_| start_point);
     let mut last_row: Vec<f64> = Vec::new();
     let mut last_modes = None;
     let mut ending = Ending::Done;
@@ -369,13 +370,14 @@ pub fn run<B: AutodiffBackend>(
     }
     progress(unreported);
     if ending == Ending::Done {
-        sink.checkpoint(cfg.steps, &flat(&trainer))?;
-    }
-    if let (Ending::Done, Some(f)) = (ending, &field) {
-        // The point training ended at, and the path to it from the start.
-        sink.eigen_rows(cfg.steps, &probe(&trainer, f))?;
-        if let Some(p0) = &initial_point {
-            sink.path_angle(&path_angle(f, p0, &flat(&trainer), &alphas(25)))?;
+        let end_point = flat(&trainer);
+        sink.checkpoint(cfg.steps, &end_point)?;
+        if let Some(f) = &field {
+            // The point training ended at, and the path to it from the start.
+            sink.eigen_rows(cfg.steps, &probe(&trainer, f))?;
+            if let Some(p0) = &initial_point {
+                sink.path_angle(&path_angle(f, p0, &end_point, &alphas(25)))?;
+            }
         }
     }
     if ending == Ending::Done {
