@@ -10,7 +10,15 @@
 //! (see `game::penalty`), which gives exact second derivatives in burn 0.21.0.
 
 use burn::backend::{flex::FlexDevice, ndarray::NdArrayDevice, Autodiff, Flex, NdArray};
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor, TensorData};
+
+use crate::activation::Activations;
+
+/// A backend that trains and probes games: autodiff over a plain backend, both with ganlab's
+/// activations (see [`crate::activation`]).
+pub trait GanBackend: AutodiffBackend<InnerBackend: Activations> + Activations {}
+
+impl<B: AutodiffBackend<InnerBackend: Activations> + Activations> GanBackend for B {}
 
 /// CPU training backend in f32 (the default).
 pub type CpuF32 = Autodiff<Flex>;

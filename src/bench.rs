@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
+use crate::backend::GanBackend;
 
 use crate::spec::{Precision, TrialConfig};
 use crate::train::trial::metrics_columns;
@@ -34,7 +34,7 @@ pub fn config(shape: Shape) -> TrialConfig {
     cfg
 }
 
-fn measure<B: AutodiffBackend>(cfg: &TrialConfig, device: B::Device) -> anyhow::Result<f64> {
+fn measure<B: GanBackend>(cfg: &TrialConfig, device: B::Device) -> anyhow::Result<f64> {
     let mut t = Trainer::<B>::new(cfg, device)?;
     let columns = metrics_columns(&t).len();
     let mut sink = 0.0;

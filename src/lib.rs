@@ -5,6 +5,7 @@
 //! [`game`], samples from [`data`]), trains it ([`train`]) while the probes ([`probe`])
 //! measure it, and the store ([`store`]) records the tables of SPEC section 6.
 
+pub mod activation;
 pub mod backend;
 pub mod bench;
 pub mod data;

@@ -156,7 +156,7 @@ enum Pen {
 }
 
 /// The penalty's value at phi, on the plain or the autodiff backend.
-fn penalty<B: burn::tensor::backend::AutodiffBackend>(
+fn penalty<B: ganlab::backend::GanBackend>(
     kind: Pen,
     net: &Net,
     phi: &[Tensor<B, 2>],
@@ -175,7 +175,7 @@ fn penalty<B: burn::tensor::backend::AutodiffBackend>(
     }
 }
 
-fn exact_grad<B: burn::tensor::backend::AutodiffBackend>(
+fn exact_grad<B: ganlab::backend::GanBackend>(
     kind: Pen,
     act: Activation,
     dev: &B::Device,

@@ -397,3 +397,36 @@ fn the_jacobian_does_not_depend_on_the_number_of_threads() {
     assert!(one.iter().any(|x| *x != 0.0));
     assert_eq!(one, two, "rows differ between 1 and 2 threads");
 }
+
+#[test]
+fn the_jacobian_does_not_depend_on_how_many_rows_share_a_graph() {
+    // Rows of J come from graphs that stack copies of the parameters, only the generator's or
+    // only the discriminator's part of v per graph; copies must not mix.
+    let (f, p) = mlp_game(Loss::WganGp, Regulariser::None);
+    let (_, _, n) = f.dims();
+    let single = f.jacobian_blocked::<CpuF64>(&p, 1, &CPU);
+    for block in [5, n] {
+        let blocked = f.jacobian_blocked::<CpuF64>(&p, block, &CPU);
+        assert_eq!(
+            single, blocked,
+            "blocks of {block} rows differ from single rows"
+        );
+    }
+    // A product with w on both players at once is J^T w, and three products in one graph
+    // are the three separate ones.
+    let ws: Vec<f64> = (0..3 * n)
+        .map(|i| ((i * 37 % 23) as f64 - 11.0) / 11.0)
+        .collect();
+    let together = f.vjps::<CpuF64>(&p, &ws, &CPU);
+    for (c, w) in ws.chunks(n).enumerate() {
+        let alone = f.vjp::<CpuF64>(&p, w, &CPU);
+        assert_eq!(alone, together[c * n..(c + 1) * n], "copy {c} differs");
+        for (j, got) in alone.iter().enumerate() {
+            let want: f64 = (0..n).map(|i| single[i * n + j] * w[i]).sum();
+            assert!(
+                (got - want).abs() < 1e-12 * (1.0 + want.abs()),
+                "(J^T w)_{j}: {got} vs {want}"
+            );
+        }
+    }
+}

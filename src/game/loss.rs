@@ -14,36 +14,48 @@ use burn::tensor::{activation, backend::Backend, Tensor};
 use crate::spec::Loss;
 
 /// softplus(t) = log(1 + e^t), computed stably as -log_sigmoid(-t).
-pub fn softplus<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn softplus<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     activation::log_sigmoid(t.neg()).neg()
 }
 
+/// The expectation over rows: the mean over the row dimension (the second last), summed over
+/// any leading dimension. For one player (rank 2) it is the plain mean; for stacked parameter
+/// copies (rank 3) it is the sum of the copies' losses, whose gradient for each copy is that
+/// copy's own gradient.
+pub fn row_mean<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
+    t.mean_dim(D - 2).sum()
+}
+
 /// The discriminator's loss (without regularisers) from its outputs on real and fake rows.
-pub fn discriminator_loss<B: Backend>(
+pub fn discriminator_loss<B: Backend, const D: usize>(
     loss: Loss,
-    d_real: Tensor<B, 2>,
-    d_fake: Tensor<B, 2>,
+    d_real: Tensor<B, D>,
+    d_fake: Tensor<B, D>,
 ) -> Tensor<B, 1> {
     match loss {
         Loss::Minimax | Loss::NonSaturating => {
-            softplus(d_real.neg()).mean() + softplus(d_fake).mean()
+            row_mean(softplus(d_real.neg())) + row_mean(softplus(d_fake))
         }
-        Loss::WganClip | Loss::WganGp => d_fake.mean() - d_real.mean(),
+        Loss::WganClip | Loss::WganGp => row_mean(d_fake) - row_mean(d_real),
         Loss::LeastSquares => {
-            ((d_real - 1.0).square().mean() + d_fake.square().mean()).mul_scalar(0.5)
+            (row_mean((d_real - 1.0).square()) + row_mean(d_fake.square())).mul_scalar(0.5)
         }
         Loss::Hinge => {
-            activation::relu(d_real.neg() + 1.0).mean() + activation::relu(d_fake + 1.0).mean()
+            row_mean(activation::relu(d_real.neg() + 1.0))
+                + row_mean(activation::relu(d_fake + 1.0))
         }
     }
 }
 
 /// The generator's loss from the discriminator's outputs on fake rows.
-pub fn generator_loss<B: Backend>(loss: Loss, d_fake: Tensor<B, 2>) -> Tensor<B, 1> {
+pub fn generator_loss<B: Backend, const D: usize>(
+    loss: Loss,
+    d_fake: Tensor<B, D>,
+) -> Tensor<B, 1> {
     match loss {
-        Loss::Minimax => softplus(d_fake).mean().neg(),
-        Loss::NonSaturating => softplus(d_fake.neg()).mean(),
-        Loss::WganClip | Loss::WganGp | Loss::Hinge => d_fake.mean().neg(),
-        Loss::LeastSquares => (d_fake - 1.0).square().mean().mul_scalar(0.5),
+        Loss::Minimax => row_mean(softplus(d_fake)).neg(),
+        Loss::NonSaturating => row_mean(softplus(d_fake.neg())),
+        Loss::WganClip | Loss::WganGp | Loss::Hinge => row_mean(d_fake).neg(),
+        Loss::LeastSquares => row_mean((d_fake - 1.0).square()).mul_scalar(0.5),
     }
 }

@@ -1,13 +1,19 @@
 //! The game: two players, an objective and its regularisers. Everything here takes the
 //! parameters as tensors of the caller's backend, so training and probes share the code.
+//! Tensors are rank 2 (rows x features) in training; probes stack parameter copies in rank 3
+//! (see `Net::forward`), where the means below become sums of the copies' means.
 
 pub mod loss;
 pub mod penalty;
 
-use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::activation::Activations;
+use crate::backend::GanBackend;
 
 use crate::nets::Net;
 use crate::spec::{Loss, ObjectiveConfig, Regulariser, TrialConfig};
+use loss::row_mean;
 
 /// Players' architectures and the objective.
 #[derive(Debug, Clone)]
@@ -44,22 +50,23 @@ impl Game {
 
     /// L_D(phi) for given real and fake rows (fake rows are treated as constants). `eps` holds
     /// the WGAN-GP interpolation weights (`n x 1`) when [`Game::needs_interpolation`].
-    pub fn discriminator_loss<B: AutodiffBackend>(
+    pub fn discriminator_loss<B: GanBackend, const D: usize>(
         &self,
-        phi: &[Tensor<B, 2>],
-        real: Tensor<B, 2>,
-        fake: Tensor<B, 2>,
-        eps: Option<Tensor<B, 2>>,
+        phi: &[Tensor<B, D>],
+        real: Tensor<B, D>,
+        fake: Tensor<B, D>,
+        eps: Option<Tensor<B, D>>,
     ) -> DiscriminatorLoss<B> {
-        let n_real = real.dims()[0];
+        let rows = D - 2;
+        let n_real = real.dims()[rows];
         let fake = fake.detach();
         // One pass over real and fake rows together: fewer, larger matrix products.
         let out = self
             .discriminator
-            .forward(phi, Tensor::cat(vec![real.clone(), fake.clone()], 0));
-        let d_real = out.clone().narrow(0, 0, n_real);
-        let d_fake = out.narrow(0, n_real, fake.dims()[0]);
-        let (m_real, m_fake) = (d_real.clone().mean(), d_fake.clone().mean());
+            .forward(phi, Tensor::cat(vec![real.clone(), fake.clone()], rows));
+        let d_real = out.clone().narrow(rows, 0, n_real);
+        let d_fake = out.narrow(rows, n_real, fake.dims()[rows]);
+        let (m_real, m_fake) = (row_mean(d_real.clone()), row_mean(d_fake.clone()));
         let o = &self.objective;
         let mut loss = loss::discriminator_loss(o.loss, d_real, d_fake);
         if o.loss == Loss::WganGp && o.gp_weight > 0.0 {
@@ -107,13 +114,13 @@ impl Game {
 
     /// L_G for generated rows `fake` (tracked through theta by the caller) against D(phi).
     /// Returns the loss and the mean D output on the fake rows.
-    pub fn generator_loss<B: Backend>(
+    pub fn generator_loss<B: Activations, const D: usize>(
         &self,
-        phi: &[Tensor<B, 2>],
-        fake: Tensor<B, 2>,
+        phi: &[Tensor<B, D>],
+        fake: Tensor<B, D>,
     ) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let d_fake = self.discriminator.forward(phi, fake);
-        let mean = d_fake.clone().mean();
+        let mean = row_mean(d_fake.clone());
         (loss::generator_loss(self.objective.loss, d_fake), mean)
     }
 }

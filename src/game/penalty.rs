@@ -4,10 +4,16 @@
 //! training backend B is `Autodiff<X>`; here one more `Autodiff` is nested on top: the input
 //! gradient is taken by the outer level's backward pass, whose arithmetic runs on B and is
 //! therefore recorded in B's graph. The result is exact (no finite differences).
+//!
+//! Inputs are rows of rank 2, or per-copy batches of rank 3 (see `Net::forward`); the input
+//! gradient of the summed score is then each copy's own, because copies do not interact.
 
 use burn::backend::Autodiff;
-use burn::tensor::{backend::AutodiffBackend, Tensor};
+use burn::tensor::Tensor;
 
+use crate::backend::GanBackend;
+
+use super::loss::row_mean;
 use crate::nets::Net;
 
 /// Keeps the norm differentiable where the input gradient vanishes (e.g. psi = 0 in the
@@ -15,14 +21,14 @@ use crate::nets::Net;
 pub const NORM_EPS: f64 = 1e-12;
 
 /// grad_x sum_i D(x_i; phi), one row per input row, differentiable with respect to `phi`.
-pub fn input_gradient<B: AutodiffBackend>(
+pub fn input_gradient<B: GanBackend, const D: usize>(
     net: &Net,
-    phi: &[Tensor<B, 2>],
-    x: Tensor<B, 2>,
-) -> Tensor<B, 2> {
-    let phi_outer: Vec<Tensor<Autodiff<B>, 2>> =
+    phi: &[Tensor<B, D>],
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let phi_outer: Vec<Tensor<Autodiff<B>, D>> =
         phi.iter().map(|p| Tensor::from_inner(p.clone())).collect();
-    let x_outer = Tensor::<Autodiff<B>, 2>::from_inner(x.detach()).require_grad();
+    let x_outer = Tensor::<Autodiff<B>, D>::from_inner(x.detach()).require_grad();
     let score = net.forward(&phi_outer, x_outer.clone()).sum();
     let grads = score.backward();
     // x always reaches D's output; a zero gradient is the right answer if it ever does not.
@@ -31,34 +37,34 @@ pub fn input_gradient<B: AutodiffBackend>(
         .unwrap_or_else(|| x_outer.inner().zeros_like())
 }
 
-/// Squared Euclidean norm of every row, as an `n x 1` column.
-pub fn row_sq_norm<B: burn::tensor::backend::Backend>(g: Tensor<B, 2>) -> Tensor<B, 2> {
-    g.square().sum_dim(1)
+/// Squared Euclidean norm of every row, as an `n x 1` column (per copy for rank 3).
+pub fn row_sq_norm<B: burn::tensor::backend::Backend, const D: usize>(
+    g: Tensor<B, D>,
+) -> Tensor<B, D> {
+    g.square().sum_dim(D - 1)
 }
 
 /// WGAN-GP: weight * E (|grad D(x_hat)| - 1)^2 at x_hat = eps real + (1 - eps) fake.
-pub fn gradient_penalty<B: AutodiffBackend>(
+pub fn gradient_penalty<B: GanBackend, const D: usize>(
     net: &Net,
-    phi: &[Tensor<B, 2>],
-    real: Tensor<B, 2>,
-    fake: Tensor<B, 2>,
-    eps: Tensor<B, 2>,
+    phi: &[Tensor<B, D>],
+    real: Tensor<B, D>,
+    fake: Tensor<B, D>,
+    eps: Tensor<B, D>,
     weight: f64,
 ) -> Tensor<B, 1> {
     let x_hat = real * eps.clone() + fake * (eps.neg() + 1.0);
     let g = input_gradient(net, phi, x_hat);
     let norm = (row_sq_norm(g) + NORM_EPS).sqrt();
-    (norm - 1.0).square().mean().mul_scalar(weight)
+    row_mean((norm - 1.0).square()).mul_scalar(weight)
 }
 
 /// R1 (on real rows) or R2 (on fake rows): (gamma / 2) E |grad D(x)|^2.
-pub fn squared_gradient_penalty<B: AutodiffBackend>(
+pub fn squared_gradient_penalty<B: GanBackend, const D: usize>(
     net: &Net,
-    phi: &[Tensor<B, 2>],
-    x: Tensor<B, 2>,
+    phi: &[Tensor<B, D>],
+    x: Tensor<B, D>,
     gamma: f64,
 ) -> Tensor<B, 1> {
-    row_sq_norm(input_gradient(net, phi, x))
-        .mean()
-        .mul_scalar(gamma / 2.0)
+    row_mean(row_sq_norm(input_gradient(net, phi, x))).mul_scalar(gamma / 2.0)
 }

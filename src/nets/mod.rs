@@ -7,6 +7,7 @@
 use burn::tensor::{activation, backend::Backend, Tensor};
 use rand::Rng;
 
+use crate::activation::Activations;
 use crate::backend::matrix;
 use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig};
 
@@ -117,8 +118,14 @@ impl Net {
         }
     }
 
-    /// Output for a batch of rows.
-    pub fn forward<B: Backend>(&self, params: &[Tensor<B, 2>], x: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// Output for a batch of rows `[.., rows, features]`. Rank 2 is one player; a probe stacks
+    /// copies of the parameters along a leading dimension (rank 3, one batch of rows per copy)
+    /// to get many Jacobian products from one graph.
+    pub fn forward<B: Activations, const D: usize>(
+        &self,
+        params: &[Tensor<B, D>],
+        x: Tensor<B, D>,
+    ) -> Tensor<B, D> {
         match self {
             Net::Mlp { activation, .. } => {
                 let layers = params.len() / 2;
@@ -132,8 +139,9 @@ impl Net {
                 h
             }
             Net::Constant { .. } => {
-                let [n, _] = x.dims();
-                Tensor::ones([n, 1], &x.device()).matmul(params[0].clone())
+                let mut shape = x.dims();
+                shape[D - 1] = 1;
+                Tensor::ones(shape, &x.device()).matmul(params[0].clone())
             }
             Net::Linear { .. } => x.matmul(params[0].clone()),
         }
@@ -147,11 +155,11 @@ fn mlp_dims(input: usize, width: usize, depth: usize, output: usize) -> Vec<usiz
     dims
 }
 
-fn activate<B: Backend>(h: Tensor<B, 2>, a: Activation) -> Tensor<B, 2> {
+fn activate<B: Activations, const D: usize>(h: Tensor<B, D>, a: Activation) -> Tensor<B, D> {
     match a {
         Activation::Relu => activation::relu(h),
         Activation::LeakyRelu => activation::leaky_relu(h, 0.2),
-        Activation::Tanh => activation::tanh(h),
+        Activation::Tanh => crate::activation::tanh(h),
         Activation::Elu => activation::elu(h, 1.0),
         // burn 0.21's default sigmoid rounds through f32 even for f64 tensors (seen as a 7e-4
         // finite-difference mismatch); exp(log_sigmoid) keeps f64 and stays stable.

