@@ -142,17 +142,26 @@ pub fn probe_krylov(
         cfg.max_restarts,
         &mut rng,
     );
-    // A player's Hessian-vector product is that player's block of J^T (w on its block, 0 else).
-    let mut block = |lo: usize, len: usize| {
+    // A player's Hessian-vector product is that player's block of J^T (w on its block, 0
+    // else); the exact product then needs only that player's part of v.
+    let mut block = |generator: bool| {
+        let (lo, len) = if generator { (0, ng) } else { (ng, nd) };
         let mut op = |w: &[f64]| {
-            let mut full = vec![0.0; n];
-            full[lo..lo + len].copy_from_slice(w);
-            product(&full)[lo..lo + len].to_vec()
+            let full = match (cfg.product, generator) {
+                (ProbeProduct::Exact, true) => field.player_vjps::<CpuF64>(p, Some(w), None, &CPU),
+                (ProbeProduct::Exact, false) => field.player_vjps::<CpuF64>(p, None, Some(w), &CPU),
+                (ProbeProduct::FiniteDifference, _) => {
+                    let mut full = vec![0.0; n];
+                    full[lo..lo + len].copy_from_slice(w);
+                    product(&full)
+                }
+            };
+            full[lo..lo + len].to_vec()
         };
         lanczos(&mut op, len, cfg.top_k, cfg.tol, cfg.max_krylov, &mut rng)
     };
-    let hg = block(0, ng);
-    let hd = block(ng, nd);
+    let hg = block(true);
+    let hd = block(false);
     let re = |r: &krylov::KrylovResult| r.values.iter().map(|e| e.re).collect::<Vec<_>>();
     ProbeReport {
         figures: figures(&game.values),
