@@ -205,11 +205,6 @@ impl GameField {
         }
     }
 
-    /// v(p) for flat parameters `p` (theta then phi).
-    pub fn field<B: GanBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
-        self.fields::<B>(p, dev)
-    }
-
     /// J(p)^T w for every row w of `ws` (row-major), from one graph holding a copy of p per
     /// row: the gradient of sum_c v(p_c) . w_c with respect to copy c is J(p)^T w_c. The
     /// result has the layout of `ws`.
@@ -263,6 +258,21 @@ impl GameField {
         join_rows(&part(&theta, g), &part(&phi, d), g, d)
     }
 
+    /// [`GameField::player_vjps`] for rows `ws` on the generator's block (`generator`) or on
+    /// the discriminator's.
+    pub fn block_vjps<B: GanBackend>(
+        &self,
+        p: &[f64],
+        generator: bool,
+        ws: &[f64],
+        dev: &B::Device,
+    ) -> Vec<f64> {
+        match generator {
+            true => self.player_vjps::<B>(p, Some(ws), None, dev),
+            false => self.player_vjps::<B>(p, None, Some(ws), dev),
+        }
+    }
+
     /// J(p)^T w: the gradient of v(p) . w.
     pub fn vjp<B: GanBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
         self.vjps::<B>(p, w, dev)
@@ -276,9 +286,11 @@ impl GameField {
         (wn > 0.0).then(|| FD_STEP * pn.max(1.0) / wn)
     }
 
-    /// J(p) w for every row w of `ws` by central differences of the field, all 2 k points in
-    /// one graph: (v(p + h w) - v(p - h w)) / (2 h) with h from [`GameField::fd_step`].
-    fn jvps_fd<B: GanBackend>(&self, p: &[f64], ws: &[f64], dev: &B::Device) -> Vec<f64> {
+    /// J(p) w for every row w of `ws` (row-major) by central differences of the field, all
+    /// 2 k points in one graph: (v(p + h w) - v(p - h w)) / (2 h) with h from
+    /// [`GameField::fd_step`]. The same eigenvalues as the exact J^T w, to within O(h^2); kept
+    /// as a cross-check of the exact product and as `probe.product = "finite_difference"`.
+    pub fn jvp_fd<B: GanBackend>(&self, p: &[f64], ws: &[f64], dev: &B::Device) -> Vec<f64> {
         let n = p.len();
         if n == 0 || ws.is_empty() {
             return Vec::new();
@@ -304,21 +316,15 @@ impl GameField {
             .collect()
     }
 
-    /// J(p) w by central differences of the field: (v(p + h w) - v(p - h w)) / (2 h) with
-    /// h = [`FD_STEP`] max(1, |p|) / |w|. The same eigenvalues as the exact J^T w, to within
-    /// O(h^2); kept as a cross-check of the exact product and as `probe.product =
-    /// "finite_difference"`.
-    pub fn jvp_fd<B: GanBackend>(&self, p: &[f64], w: &[f64], dev: &B::Device) -> Vec<f64> {
-        self.jvps_fd::<B>(p, w, dev)
-    }
-
     /// J(p) by central differences, row-major `n x n`, assembled from [`GameField::jvp_fd`]
     /// on the unit vectors, [`GameField::block_size`] columns per graph.
     pub fn jacobian_fd<B: GanBackend>(&self, p: &[f64], dev: &B::Device) -> Vec<f64> {
         let n = p.len();
+        let block = self.block_size();
         let mut jac = vec![0.0; n * n];
-        for (j0, cols) in unit_blocks(n, self.block_size()) {
-            for (c, col) in self.jvps_fd::<B>(p, &cols, dev).chunks(n).enumerate() {
+        for j0 in (0..n).step_by(block) {
+            let cols = unit_rows(n, j0, block.min(n - j0));
+            for (c, col) in self.jvp_fd::<B>(p, &cols, dev).chunks(n).enumerate() {
                 for (i, v) in col.iter().enumerate() {
                     jac[i * n + j0 + c] = *v;
                 }
@@ -340,21 +346,21 @@ impl GameField {
         B::Device: Sync,
     {
         use rayon::prelude::*;
-        let (g, d, _) = self.dims();
+        let (g, d, n) = self.dims();
+        let block = block.max(1);
+        let mut jac = vec![0.0; n * n];
         // Row i of J is J^T e_i; e_i lies in one player's block, so each block of rows needs
-        // only that player's part of v.
-        let blocks: Vec<(bool, Vec<f64>)> = unit_blocks(g, block.max(1))
-            .map(|(_, rows)| (true, rows))
-            .chain(unit_blocks(d, block.max(1)).map(|(_, rows)| (false, rows)))
-            .collect();
-        let done: Vec<Vec<f64>> = blocks
-            .par_iter()
-            .map(|(generator, rows)| match generator {
-                true => self.player_vjps::<B>(p, Some(rows), None, dev),
-                false => self.player_vjps::<B>(p, None, Some(rows), dev),
-            })
-            .collect();
-        done.concat()
+        // only that player's part of v. Blocks write straight into their rows of J.
+        let (rows_g, rows_d) = jac.split_at_mut(g * n);
+        for (rows, generator, len) in [(rows_g, true, g), (rows_d, false, d)] {
+            rows.par_chunks_mut(block * n)
+                .enumerate()
+                .for_each(|(b, out)| {
+                    let w = unit_rows(len, b * block, out.len() / n);
+                    out.copy_from_slice(&self.block_vjps::<B>(p, generator, &w, dev));
+                });
+        }
+        jac
     }
 
     /// [`GameField::jacobian_blocked`] with [`GameField::block_size`] rows per graph.
@@ -411,15 +417,11 @@ fn join_rows(theta: &[f64], phi: &[f64], g: usize, d: usize) -> Vec<f64> {
     out
 }
 
-/// The unit vectors e_0 .. e_{n-1} of length n in blocks of at most `block`, each block
-/// row-major with its first index.
-fn unit_blocks(n: usize, block: usize) -> impl Iterator<Item = (usize, Vec<f64>)> {
-    (0..n).step_by(block).map(move |i0| {
-        let k = block.min(n - i0);
-        let mut rows = vec![0.0; k * n];
-        for r in 0..k {
-            rows[r * n + i0 + r] = 1.0;
-        }
-        (i0, rows)
-    })
+/// The unit vectors e_first .. e_{first+k-1} of length n, row-major.
+fn unit_rows(n: usize, first: usize, k: usize) -> Vec<f64> {
+    let mut rows = vec![0.0; k * n];
+    for r in 0..k {
+        rows[r * n + first + r] = 1.0;
+    }
+    rows
 }

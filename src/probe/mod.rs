@@ -147,10 +147,9 @@ pub fn probe_krylov(
     let mut block = |generator: bool| {
         let (lo, len) = if generator { (0, ng) } else { (ng, nd) };
         let mut op = |w: &[f64]| {
-            let full = match (cfg.product, generator) {
-                (ProbeProduct::Exact, true) => field.player_vjps::<CpuF64>(p, Some(w), None, &CPU),
-                (ProbeProduct::Exact, false) => field.player_vjps::<CpuF64>(p, None, Some(w), &CPU),
-                (ProbeProduct::FiniteDifference, _) => {
+            let full = match cfg.product {
+                ProbeProduct::Exact => field.block_vjps::<CpuF64>(p, generator, w, &CPU),
+                ProbeProduct::FiniteDifference => {
                     let mut full = vec![0.0; n];
                     full[lo..lo + len].copy_from_slice(w);
                     product(&full)
