@@ -287,6 +287,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             if spectrum {
                 let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
+                println!(
+                    "eigenvalues from {LARGE} rows: {}",
+                    ganlab::probe::spectrum::LARGE_SOLVER,
+                    LARGE = ganlab::probe::spectrum::LARGE_FROM
+                );
                 println!("game                 params  jacobian_s  eigen_s  total_s");
                 for w in widths {
                     let t = ganlab::bench::spectrum_timing(w, 256)?;

@@ -15,55 +15,151 @@ pub struct Eigenvalue {
     pub im: f64,
 }
 
-/// Above this size dense eigenvalues come from faer rather than nalgebra: nalgebra's Schur
-/// took 22 s at n = 2000 on the reference machine, faer 1.5 s.
-pub const FAER_FROM: usize = 200;
+/// From this size on, dense eigenvalues come from the large-matrix solver (LAPACK's dgeev with
+/// the `openblas` feature, faer without it) rather than nalgebra: nalgebra's Schur took 22 s
+/// at n = 2000 on the reference machine, faer 1.5 s.
+pub const LARGE_FROM: usize = 200;
+
+/// The solver used for matrices of [`LARGE_FROM`] rows or more, as the benchmark names it.
+pub const LARGE_SOLVER: &str = if cfg!(feature = "openblas") {
+    "LAPACK dgeev (OpenBLAS, 1 thread)"
+} else {
+    "faer"
+};
 
 /// All eigenvalues of a dense row-major `n x n` matrix, sorted by real part then imaginary
-/// part. faer runs sequentially so that the numbers do not depend on the thread count.
+/// part. A diverged (non-finite) matrix, or one on which the QR iteration does not converge,
+/// gives NaN eigenvalues: that is data about the trial, not an error.
 pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
     if n == 0 {
         return Vec::new();
     }
-    if matrix.iter().any(|x| !x.is_finite()) {
-        // A diverged point: the eigensolvers need not terminate on NaN input.
-        return vec![
+    let nan = || {
+        vec![
             Eigenvalue {
                 re: f64::NAN,
                 im: f64::NAN
             };
             n
-        ];
-    }
-    let mut balanced = matrix.to_vec();
-    balance(&mut balanced, n);
-    let matrix = &balanced;
-    let mut eig: Vec<Eigenvalue> = if n < FAER_FROM {
-        DMatrix::from_row_slice(n, n, matrix)
-            .complex_eigenvalues()
-            .iter()
-            .map(|c| Eigenvalue { re: c.re, im: c.im })
-            .collect()
-    } else {
-        faer::set_global_parallelism(faer::Par::Seq);
-        let m = faer::Mat::<f64>::from_fn(n, n, |i, j| matrix[i * n + j]);
-        match m.eigenvalues() {
-            Ok(v) => v
-                .iter()
-                .map(|c| Eigenvalue { re: c.re, im: c.im })
-                .collect(),
-            // No convergence is data too: report NaN eigenvalues rather than fail the trial.
-            Err(_) => vec![
-                Eigenvalue {
-                    re: f64::NAN,
-                    im: f64::NAN
-                };
-                n
-            ],
-        }
+        ]
     };
+    // The eigensolvers need not terminate on NaN input.
+    if matrix.iter().any(|x| !x.is_finite()) {
+        return nan();
+    }
+    let eig = if n < LARGE_FROM {
+        Some(nalgebra_eigenvalues(matrix, n))
+    } else {
+        large_eigenvalues(matrix, n)
+    };
+    let mut eig = eig.unwrap_or_else(nan);
     eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
     eig
+}
+
+#[cfg(feature = "openblas")]
+fn large_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
+    lapack_eigenvalues(matrix, n)
+}
+
+#[cfg(not(feature = "openblas"))]
+fn large_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
+    faer_eigenvalues(matrix, n)
+}
+
+fn nalgebra_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
+    let mut balanced = matrix.to_vec();
+    balance(&mut balanced, n);
+    DMatrix::from_row_slice(n, n, &balanced)
+        .complex_eigenvalues()
+        .iter()
+        .map(|c| Eigenvalue { re: c.re, im: c.im })
+        .collect()
+}
+
+/// faer, run sequentially so that the numbers do not depend on the thread count. `None` where
+/// the QR iteration did not converge.
+#[cfg_attr(feature = "openblas", allow(dead_code))]
+fn faer_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
+    let mut balanced = matrix.to_vec();
+    balance(&mut balanced, n);
+    faer::set_global_parallelism(faer::Par::Seq);
+    let m = faer::Mat::<f64>::from_fn(n, n, |i, j| balanced[i * n + j]);
+    let eig = m.eigenvalues().ok()?;
+    Some(
+        eig.iter()
+            .map(|c| Eigenvalue { re: c.re, im: c.im })
+            .collect(),
+    )
+}
+
+#[cfg(feature = "openblas")]
+extern "C" {
+    // OpenBLAS's own entry point (not LAPACK's): the number of threads its kernels use.
+    fn openblas_set_num_threads(threads: std::os::raw::c_int);
+}
+
+/// LAPACK's dgeev (OpenBLAS's build), eigenvalues only; dgeev balances (dgebal) itself. On a
+/// 2403-parameter game Jacobian it took 9.7 s against faer's 20-22 s on the same machine.
+/// OpenBLAS is held to one thread: with two it was 7.1 s, but its results then changed in the
+/// last bits with the thread count, and trials already run in parallel. `None` where the QR
+/// iteration did not converge.
+#[cfg(feature = "openblas")]
+fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
+    // LAPACK reads column-major, so it sees the transpose: the same eigenvalues.
+    let mut a = matrix.to_vec();
+    let n32 = i32::try_from(n).ok()?;
+    let (mut wr, mut wi) = (vec![0.0; n], vec![0.0; n]);
+    let (mut no_vectors, mut info) = ([0.0; 1], 0);
+    let mut query = [0.0; 1];
+    // SAFETY: every slice has the length dgeev reads or writes for jobvl = jobvr = 'N'
+    // (a: n x n, wr/wi: n, vl/vr: 1 with ld 1, work: lwork as returned by the size query).
+    unsafe {
+        openblas_set_num_threads(1);
+        lapack::dgeev(
+            b'N',
+            b'N',
+            n32,
+            &mut a,
+            n32,
+            &mut wr,
+            &mut wi,
+            &mut no_vectors,
+            1,
+            &mut [0.0; 1],
+            1,
+            &mut query,
+            -1,
+            &mut info,
+        );
+        if info != 0 {
+            return None;
+        }
+        let lwork = query[0] as i32;
+        let mut work = vec![0.0; lwork.max(1) as usize];
+        lapack::dgeev(
+            b'N',
+            b'N',
+            n32,
+            &mut a,
+            n32,
+            &mut wr,
+            &mut wi,
+            &mut no_vectors,
+            1,
+            &mut [0.0; 1],
+            1,
+            &mut work,
+            lwork,
+            &mut info,
+        );
+    }
+    (info == 0).then(|| {
+        wr.iter()
+            .zip(&wi)
+            .map(|(&re, &im)| Eigenvalue { re, im })
+            .collect()
+    })
 }
 
 /// Balances a row-major `n x n` matrix in place by a diagonal similarity D^-1 A D with powers
@@ -197,26 +293,37 @@ mod tests {
     }
 
     #[test]
-    fn nalgebra_and_faer_agree_on_a_random_matrix() {
+    fn every_solver_agrees_on_a_random_matrix() {
         use rand::Rng;
-        let n = FAER_FROM + 13;
+        let n = LARGE_FROM + 13;
         let mut rng = crate::rng::stream(5, crate::rng::Stream::Eval);
         let a: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let fa = dense_eigenvalues(&a, n);
-        let mut na: Vec<Eigenvalue> = DMatrix::from_row_slice(n, n, &a)
-            .complex_eigenvalues()
-            .iter()
-            .map(|c| Eigenvalue { re: c.re, im: c.im })
-            .collect();
-        na.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
-        for (x, y) in fa.iter().zip(&na) {
+        let sorted = |mut e: Vec<Eigenvalue>| {
+            e.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+            e
+        };
+        let want = sorted(nalgebra_eigenvalues(&a, n));
+        #[allow(unused_mut)] // pushed to with the openblas feature only
+        let mut solvers = vec![
+            ("dense_eigenvalues", dense_eigenvalues(&a, n)),
+            ("faer", sorted(faer_eigenvalues(&a, n).unwrap())),
+        ];
+        #[cfg(feature = "openblas")]
+        solvers.push(("lapack", sorted(lapack_eigenvalues(&a, n).unwrap())));
+        let trace: f64 = (0..n).map(|i| a[i * n + i]).sum();
+        for (name, got) in solvers {
+            assert_eq!(got.len(), n, "{name}");
+            for (x, y) in got.iter().zip(&want) {
+                assert!(
+                    (x.re - y.re).abs() < 1e-8 && (x.im - y.im).abs() < 1e-8,
+                    "{name}: {x:?} vs nalgebra's {y:?}"
+                );
+            }
             assert!(
-                (x.re - y.re).abs() < 1e-8 && (x.im - y.im).abs() < 1e-8,
-                "{x:?} vs {y:?}"
+                (got.iter().map(|e| e.re).sum::<f64>() - trace).abs() < 1e-8,
+                "{name}"
             );
         }
-        let trace: f64 = (0..n).map(|i| a[i * n + i]).sum();
-        assert!((fa.iter().map(|e| e.re).sum::<f64>() - trace).abs() < 1e-8);
     }
 
     #[test]
