@@ -53,8 +53,13 @@ pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
         large_eigenvalues(matrix, n)
     };
     let mut eig = eig.unwrap_or_else(nan);
-    eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+    sort(&mut eig);
     eig
+}
+
+/// The order `dense_eigenvalues` returns: by real part, then imaginary part.
+fn sort(eig: &mut [Eigenvalue]) {
+    eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
 }
 
 #[cfg(feature = "openblas")]
@@ -110,50 +115,39 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     let mut a = matrix.to_vec();
     let n32 = i32::try_from(n).ok()?;
     let (mut wr, mut wi) = (vec![0.0; n], vec![0.0; n]);
-    let (mut no_vectors, mut info) = ([0.0; 1], 0);
-    let mut query = [0.0; 1];
-    // SAFETY: every slice has the length dgeev reads or writes for jobvl = jobvr = 'N'
-    // (a: n x n, wr/wi: n, vl/vr: 1 with ld 1, work: lwork as returned by the size query).
-    unsafe {
-        openblas_set_num_threads(1);
-        lapack::dgeev(
-            b'N',
-            b'N',
-            n32,
-            &mut a,
-            n32,
-            &mut wr,
-            &mut wi,
-            &mut no_vectors,
-            1,
-            &mut [0.0; 1],
-            1,
-            &mut query,
-            -1,
-            &mut info,
-        );
-        if info != 0 {
-            return None;
+    let mut no_vectors = [0.0; 1];
+    // One call shape for the workspace-size query (lwork = -1) and the computation.
+    let mut dgeev = |work: &mut [f64], lwork: i32| {
+        let mut info = 0;
+        // SAFETY: every slice has the length dgeev reads or writes for jobvl = jobvr = 'N'
+        // (a: n x n, wr/wi: n, vl/vr: 1 with ld 1, work: lwork, or 1 for the query).
+        unsafe {
+            openblas_set_num_threads(1);
+            lapack::dgeev(
+                b'N',
+                b'N',
+                n32,
+                &mut a,
+                n32,
+                &mut wr,
+                &mut wi,
+                &mut no_vectors,
+                1,
+                &mut [0.0; 1],
+                1,
+                work,
+                lwork,
+                &mut info,
+            );
         }
-        let lwork = query[0] as i32;
-        let mut work = vec![0.0; lwork.max(1) as usize];
-        lapack::dgeev(
-            b'N',
-            b'N',
-            n32,
-            &mut a,
-            n32,
-            &mut wr,
-            &mut wi,
-            &mut no_vectors,
-            1,
-            &mut [0.0; 1],
-            1,
-            &mut work,
-            lwork,
-            &mut info,
-        );
+        info
+    };
+    let mut query = [0.0; 1];
+    if dgeev(&mut query, -1) != 0 {
+        return None;
     }
+    let lwork = query[0] as i32;
+    let info = dgeev(&mut vec![0.0; lwork.max(1) as usize], lwork);
     (info == 0).then(|| {
         wr.iter()
             .zip(&wi)
@@ -299,7 +293,7 @@ mod tests {
         let mut rng = crate::rng::stream(5, crate::rng::Stream::Eval);
         let a: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
         let sorted = |mut e: Vec<Eigenvalue>| {
-            e.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+            sort(&mut e);
             e
         };
         let want = sorted(nalgebra_eigenvalues(&a, n));
@@ -378,7 +372,7 @@ mod tests {
             .iter()
             .map(|c| Eigenvalue { re: c.re, im: c.im })
             .collect();
-        want.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+        sort(&mut want);
         for (e, w) in dense_eigenvalues(&a, n).iter().zip(&want) {
             assert!(
                 (e.re - w.re).abs() < 1e-10 && (e.im - w.im).abs() < 1e-10,
