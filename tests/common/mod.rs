@@ -5,6 +5,7 @@ use ganlab::spec::{
     ScalarInit, SgdConfig, TrialConfig,
 };
 
+#[allow(dead_code)]
 /// The Dirac-GAN of Mescheder et al. (data at 0, G = theta, D(x) = psi x) in f64, both players
 /// on plain SGD with step `lr`. The batch size does not change its numbers.
 pub fn dirac_game(loss: Loss, theta: f64, psi: f64, lr: f64) -> TrialConfig {
@@ -19,3 +20,5 @@ pub fn dirac_game(loss: Loss, theta: f64, psi: f64, lr: f64) -> TrialConfig {
     c.train.opt_d = OptimizerConfig::Sgd(SgdConfig { lr, momentum: 0.0 });
     c
 }
+
+pub mod study;
