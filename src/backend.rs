@@ -10,7 +10,9 @@
 //! (see `game::penalty`), which gives exact second derivatives in burn 0.21.0.
 
 use burn::backend::{flex::FlexDevice, ndarray::NdArrayDevice, Autodiff, Flex, NdArray};
-use burn::tensor::{backend::AutodiffBackend, backend::Backend, Tensor, TensorData};
+use burn::tensor::{
+    backend::AutodiffBackend, backend::Backend, Element, Tensor, TensorCreationOptions, TensorData,
+};
 
 use crate::activation::Activations;
 
@@ -33,6 +35,17 @@ pub const CPU: NdArrayDevice = NdArrayDevice::Cpu;
 #[cfg(feature = "cuda")]
 pub use burn::backend::{cuda::CudaDevice, Cuda};
 
+/// Creation options for float tensors of `B` on `device` in `B`'s own float type.
+///
+/// burn 0.21 keeps a default float type per device, fixed by the first tensor made on it, and
+/// `NdArray<f32>` and `NdArray<f64>` share one device: without an explicit type, whichever
+/// precision touched the device first decided the type of every later tensor of the other one
+/// (an f64 trial silently computed in f32 after an `ndarray` f32 trial, and the other way
+/// round). Every tensor ganlab makes from host values or from nothing goes through this.
+pub fn float_options<B: Backend>(device: &B::Device) -> TensorCreationOptions<B> {
+    TensorCreationOptions::new(device.clone()).with_dtype(<B::FloatElem as Element>::dtype())
+}
+
 /// A `rows x cols` tensor from row-major host values.
 pub fn matrix<B: Backend>(
     values: Vec<f64>,
@@ -42,11 +55,53 @@ pub fn matrix<B: Backend>(
 ) -> Tensor<B, 2> {
     Tensor::from_data(
         TensorData::new(values, [rows, cols]).convert::<B::FloatElem>(),
-        device,
+        float_options::<B>(device),
     )
 }
 
 /// All values of a tensor, as f64, row-major.
 pub fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
+}
+
+/// A named array of host values, as trial-state checkpoints store them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostArray {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+impl HostArray {
+    /// A tensor's values under `name`.
+    pub fn of<B: Backend, const D: usize>(name: String, t: &Tensor<B, D>) -> HostArray {
+        HostArray {
+            name,
+            shape: t.dims().to_vec(),
+            values: host(t.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::DType;
+
+    #[test]
+    fn tensors_keep_their_backends_precision_whatever_ran_first() {
+        // Both precisions of NdArray on the one device, in both orders: each keeps its own.
+        for _ in 0..2 {
+            let single = matrix::<NdArray<f32>>(vec![0.1], 1, 1, &CPU);
+            let double = matrix::<NdArray<f64>>(vec![0.1], 1, 1, &CPU);
+            assert_eq!(single.dtype(), DType::F32);
+            assert_eq!(double.dtype(), DType::F64);
+            assert_eq!(host(double)[0], 0.1);
+        }
+        let x = matrix::<NdArray<f64>>(vec![1.0, 2.0], 2, 1, &CPU);
+        let theta = matrix::<NdArray<f64>>(vec![0.1], 1, 1, &CPU);
+        let g = crate::nets::Net::Constant { dim: 1, init: 0.0 }.forward(&[theta], x);
+        assert_eq!(g.dtype(), DType::F64);
+        assert_eq!(host(g), [0.1, 0.1]);
+    }
 }

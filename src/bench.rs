@@ -7,8 +7,8 @@ use std::time::Instant;
 use crate::backend::GanBackend;
 
 use crate::spec::{Precision, TrialConfig};
-use crate::train::trial::metrics_columns;
 use crate::train::Trainer;
+use crate::trial::metrics_columns;
 
 /// One benchmark shape.
 #[derive(Debug, Clone, Copy)]
@@ -120,10 +120,10 @@ fn reference_probe_game(
     };
     cfg.generator = GeneratorConfig::Mlp(mlp.clone());
     cfg.discriminator = DiscriminatorConfig::Mlp(mlp);
-    let field = crate::probe::field::GameField::from_config(&cfg, batch)?;
+    cfg.probe.batch = batch;
     let t = Trainer::<crate::backend::CpuF64>::new(&cfg, crate::backend::CPU)?;
-    let (g, d) = t.parameter_values();
-    Ok((field, g.into_iter().chain(d).flatten().collect()))
+    let p = t.flat_parameters();
+    Ok((t.field.setup.field, p))
 }
 
 /// The full spectrum of the reference probe game, in f64.

@@ -1,23 +1,31 @@
 //! ganlab: a workbench for studying the training stability of GANs.
 //!
 //! Data flows one way: an experiment file ([`spec`]) expands into resolved trial
-//! configurations; each trial builds a game (players from [`nets`], an objective from
-//! [`game`], samples from [`data`]), trains it ([`train`]) while the probes ([`probe`])
-//! measure it, and the store ([`store`]) records the tables of SPEC section 6.
+//! configurations; each trial builds its set-up once ([`setup`]: samples from [`data`],
+//! players from [`nets`], an objective from [`game`]), trains it ([`train`]: update schemes
+//! over the game's field and the trial state) while the probes ([`probe`]) measure it, and the
+//! records ([`record`]) go to the store ([`store`]), which writes the tables of SPEC section 6.
+//! [`trial`] runs one trial start to end (or resumes it), [`study`] runs them all, and
+//! [`saved_trial`] probes a recorded trial again.
 
 pub mod activation;
 pub mod backend;
 pub mod bench;
 pub mod data;
 pub mod error;
+pub mod fault;
 pub mod game;
 pub mod nets;
 pub mod probe;
+pub mod record;
 pub mod report;
 pub mod rng;
+pub mod saved_trial;
+pub mod setup;
 pub mod spec;
 pub mod store;
 pub mod study;
 pub mod train;
+pub mod trial;
 
 pub use error::{ConfigError, Result};

@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Expand, train and record a whole study. Finished trials already under the output
-    /// folder are skipped.
+    /// folder are skipped; unfinished ones resume from their last checkpoint.
     Run {
         /// The experiment file (TOML).
         file: PathBuf,
@@ -40,6 +40,10 @@ enum Command {
         /// Hide the progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Start afresh the trials recorded with a configuration that differs from the file's
+        /// (without it, such a folder is refused, naming the keys that differ).
+        #[arg(long)]
+        restart: bool,
     },
     /// Re-render the report of a study folder (the folder holding trials.csv) from its
     /// recorded tables: summary.csv, comparison tables, figures, index.html, and Parquet
@@ -147,9 +151,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             out,
             jobs,
             quiet,
+            restart,
         } => {
             if jobs == 0 {
                 anyhow::bail!("--jobs must be at least 1");
+            }
+            let max = study::max_jobs();
+            if jobs > max {
+                eprintln!("note: --jobs {jobs} runs {max} trials at once (4 per core)");
             }
             let study = spec::load(&file)?;
             let out = out.unwrap_or_else(|| study::default_out(&study.name));
@@ -157,6 +166,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 out: out.clone(),
                 jobs,
                 progress: !quiet,
+                restart,
             };
             let s = study::run(&study, &opts)?;
             println!(
@@ -169,6 +179,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 s.failed.len(),
                 s.skipped
             );
+            for (name, step) in &s.resumed {
+                println!("resumed: {name} from its checkpoint at step {step}");
+            }
+            for (name, note) in &s.notes {
+                eprintln!("note: {name}: {note}");
+            }
             for (name, err) in &s.failed {
                 eprintln!("failed: {name}: {err}");
             }
@@ -222,7 +238,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             path,
             points,
         } => {
-            let saved = ganlab::probe::saved::SavedTrial::open(&trial)?;
+            let saved = ganlab::saved_trial::SavedTrial::open(&trial)?;
             if let Some(p) = path {
                 if points < 2 {
                     anyhow::bail!("--points must be at least 2");

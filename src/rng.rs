@@ -21,6 +21,34 @@ pub enum Stream {
     Plot = 8,
 }
 
+impl Stream {
+    /// Every stream, in number order.
+    pub const ALL: [Stream; 8] = [
+        Stream::InitGenerator,
+        Stream::InitDiscriminator,
+        Stream::Data,
+        Stream::Latent,
+        Stream::Penalty,
+        Stream::Eval,
+        Stream::Probe,
+        Stream::Plot,
+    ];
+
+    /// The stream's name in status files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::InitGenerator => "init_generator",
+            Stream::InitDiscriminator => "init_discriminator",
+            Stream::Data => "data",
+            Stream::Latent => "latent",
+            Stream::Penalty => "penalty",
+            Stream::Eval => "eval",
+            Stream::Probe => "probe",
+            Stream::Plot => "plot",
+        }
+    }
+}
+
 /// The stream `purpose` of `seed`.
 pub fn stream(seed: u64, purpose: Stream) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

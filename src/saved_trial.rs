@@ -6,18 +6,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::field::GameField;
-use super::path::{alphas, path_angle};
-use super::{jacobian, probe_point, ProbeReport};
+use crate::probe::path::{alphas, path_angle};
+use crate::probe::{jacobian, probe_point, ProbeReport};
+use crate::record::TrialSink;
+use crate::setup::TrialSetup;
 use crate::spec::TrialConfig;
 use crate::store::{list_checkpoints, npy, CsvSink};
-use crate::train::trial::TrialSink;
 
 /// A trial folder opened for probing.
 pub struct SavedTrial {
     pub dir: PathBuf,
     pub config: TrialConfig,
-    pub field: GameField,
+    /// The trial's data, game and probe batch, as training built them.
+    pub setup: TrialSetup,
     /// (step, file) of every checkpoint, by step.
     pub checkpoints: Vec<(u64, PathBuf)>,
 }
@@ -43,12 +44,11 @@ impl SavedTrial {
                 dir.display()
             );
         }
-        let batch = config.probe.batch;
-        let field = GameField::from_config(&config, batch)?;
+        let setup = TrialSetup::new(&config)?;
         Ok(SavedTrial {
             dir: dir.to_path_buf(),
             config,
-            field,
+            setup,
             checkpoints,
         })
     }
@@ -73,7 +73,7 @@ impl SavedTrial {
             );
         };
         let (shape, p) = npy::read(path)?;
-        let n = self.field.dims().2;
+        let n = self.setup.field.dims().2;
         if shape != [n] {
             anyhow::bail!(
                 "{}: holds shape {shape:?}, the trial's game has {n} parameters",
@@ -88,7 +88,7 @@ impl SavedTrial {
         let (s, p) = self.point(step)?;
         let c = &self.config;
         let report = probe_point(
-            &self.field,
+            &self.setup.field,
             &p,
             &c.probe,
             c.seed,
@@ -120,7 +120,7 @@ impl SavedTrial {
         if matrix {
             let (_, p) = self.point(Some(s))?;
             let n = p.len();
-            let jac = jacobian(&self.field, &p, self.config.probe.product);
+            let jac = jacobian(&self.setup.field, &p, self.config.probe.product);
             npy::write(&dir.join("jacobian.npy"), &jac, &[n, n])?;
         }
         Ok((s, report, dir))
@@ -131,7 +131,7 @@ impl SavedTrial {
     pub fn write_path(&self, from: u64, to: u64, points: usize) -> anyhow::Result<PathBuf> {
         let (_, a) = self.point(Some(from))?;
         let (_, b) = self.point(Some(to))?;
-        let profile = path_angle(&self.field, &a, &b, &alphas(points));
+        let profile = path_angle(&self.setup.field, &a, &b, &alphas(points));
         let dir = self.out_dir(&format!("path-{from}-{to}"))?;
         let mut sink = CsvSink::new(&dir, false);
         sink.path_angle(&profile)?;

@@ -1,18 +1,18 @@
-//! Running a whole study: check what is already there, then train the trials (in parallel
-//! with rayon), keeping `trials.csv` current as trials end.
+//! Running a whole study: check what is already there, then run the trials that are not
+//! finished (`--jobs` at a time), each resuming from its last checkpoint, and rebuild
+//! `trials.csv` from the trials' own status files as they end.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use toml::Value;
 
-use crate::spec::{PlannedTrial, Study};
-use crate::store::{self, CsvSink, Figure, Status, TrialDir, TrialRow, TrialStatus};
-use crate::train::trial::{run_configured, Ending};
+use crate::spec::{Study, TrialConfig};
+use crate::store::{self, Status, TrialDir, TrialRow, TrialStatus};
 
 /// How to run a study.
 #[derive(Debug, Clone)]
@@ -23,6 +23,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Show progress bars (on a terminal).
     pub progress: bool,
+    /// Start again the trials whose recorded configuration differs from the file's (and
+    /// unfinished trials, instead of resuming them).
+    pub restart: bool,
 }
 
 /// What a run did.
@@ -33,6 +36,15 @@ pub struct RunSummary {
     pub done: usize,
     pub diverged: usize,
     pub failed: Vec<(String, String)>,
+    /// Trials that continued from a checkpoint: (trial, step).
+    pub resumed: Vec<(String, u64)>,
+    /// Notes of the trials that ran (damaged checkpoints skipped, restarts): (trial, note).
+    pub notes: Vec<(String, String)>,
+}
+
+/// The most trials run at once: four per core. More only adds threads that wait for the cores.
+pub fn max_jobs() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The default study directory for a study name.
@@ -47,36 +59,96 @@ fn swept_text(v: &Value) -> String {
     }
 }
 
+/// The dotted keys at which two configurations differ.
+pub fn differing_keys(a: &TrialConfig, b: &TrialConfig) -> Vec<String> {
+    fn walk(prefix: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<String>) {
+        match (a, b) {
+            (Some(Value::Table(x)), Some(Value::Table(y))) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&p, x.get(k), y.get(k), out);
+                }
+            }
+            (x, y) if x != y => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    let (a, b) = (Value::try_from(a).ok(), Value::try_from(b).ok());
+    let mut out = Vec::new();
+    walk("", a.as_ref(), b.as_ref(), &mut out);
+    out
+}
+
+/// The rows of `trials.csv` from the trials' own status files: a trial without one (not
+/// started yet) shows as `running` with its seed.
+fn trial_rows(study: &Study, out: &Path) -> Vec<TrialRow> {
+    study
+        .trials
+        .iter()
+        .map(|t| TrialRow {
+            trial: t.name.clone(),
+            swept: t.swept.iter().map(swept_text).collect(),
+            status: TrialDir::new(out, &t.name)
+                .read_status()
+                .unwrap_or_else(|| TrialStatus::running(&t.config)),
+        })
+        .collect()
+}
+
+/// Rewrites `OUT/trials.csv` from the status files of the study's trials. Several processes
+/// may do this at once: each writes a complete table by rename.
+pub fn rebuild_trials_csv(study: &Study, out: &Path) -> anyhow::Result<()> {
+    store::write_trials_csv(
+        &out.join("trials.csv"),
+        &study.swept_keys,
+        &trial_rows(study, out),
+    )
+}
+
 /// Runs every trial of `study` that is not already finished under `opts.out`.
 pub fn run(study: &Study, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     // Check the existing directory before writing anything.
-    let mut rows = Vec::with_capacity(study.trials.len());
     let mut todo: Vec<usize> = Vec::new();
+    let mut changed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, t) in study.trials.iter().enumerate() {
         let dir = TrialDir::new(&opts.out, &t.name);
-        let recorded = dir.read_config();
-        let status = dir.read_status();
-        if dir.path.join("config.toml").exists() && recorded.as_ref() != Some(&t.config) {
-            anyhow::bail!(
-                "{} holds trial `{}` run with a different configuration than {} now gives; \
-                 write this study elsewhere with --out, or remove that folder",
-                opts.out.display(),
-                t.name,
-                study.file.display()
-            );
-        }
-        let row_status = match status {
-            Some(s) if s.status.is_finished() => s,
-            _ => {
+        let finished = dir.read_status().is_some_and(|s| s.status.is_finished());
+        if dir.path.join("config.toml").exists() {
+            let differs = match dir.read_config() {
+                Some(recorded) => differing_keys(&recorded, &t.config),
+                None => vec!["(config.toml does not parse)".into()],
+            };
+            if !differs.is_empty() {
+                changed.insert(t.name.clone(), differs);
                 todo.push(i);
-                TrialStatus::running(&t.config)
+                continue;
             }
-        };
-        rows.push(TrialRow {
-            trial: t.name.clone(),
-            swept: t.swept.iter().map(swept_text).collect(),
-            status: row_status,
-        });
+        }
+        if !finished {
+            todo.push(i);
+        }
+    }
+    if !changed.is_empty() && !opts.restart {
+        let list: Vec<String> = changed
+            .iter()
+            .take(5)
+            .map(|(name, keys)| format!("  {name}: {}", keys.join(", ")))
+            .collect();
+        anyhow::bail!(
+            "{} holds {} trial(s) recorded with a different configuration than {} now gives; \
+             the keys that differ:\n{}{}\nrun again with --restart to start those trials \
+             afresh, or write this study elsewhere with --out",
+            opts.out.display(),
+            changed.len(),
+            study.file.display(),
+            list.join("\n"),
+            if changed.len() > 5 { "\n  ..." } else { "" }
+        );
     }
 
     std::fs::create_dir_all(&opts.out)
@@ -85,15 +157,13 @@ pub fn run(study: &Study, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         .with_context(|| format!("cannot read {}", study.file.display()))?;
     store::write_atomic(&opts.out.join("experiment.toml"), &source)?;
     store::write_atomic(&opts.out.join("README.md"), store::STUDY_README.as_bytes())?;
-    let trials_csv = opts.out.join("trials.csv");
-    store::write_trials_csv(&trials_csv, &study.swept_keys, &rows)?;
+    rebuild_trials_csv(study, &opts.out)?;
 
     let mut summary = RunSummary {
         skipped: study.trials.len() - todo.len(),
         ran: todo.len(),
         ..Default::default()
     };
-    let rows = Mutex::new(rows);
     let bars = MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -110,93 +180,64 @@ pub fn run(study: &Study, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()?;
-    let outcomes: Vec<(usize, TrialStatus)> = pool.install(|| {
-        todo.par_iter()
-            .map(|&i| {
+    // Each trial runs on a plain thread that takes the next trial when it is done, so at
+    // most `jobs` trials are open at any moment. (On a rayon pool, a worker waiting for the
+    // step threads steals and opens further trials.)
+    let workers = opts.jobs.clamp(1, max_jobs()).min(todo.len());
+    let next = AtomicUsize::new(0);
+    let csv_lock = Mutex::new(());
+    let outcomes = Mutex::new(Vec::with_capacity(todo.len()));
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let worker = || loop {
+                let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
                 let t = &study.trials[i];
-                let status = run_one(t, &opts.out, &|n| step_bar.inc(n));
+                let dir = TrialDir::new(&opts.out, &t.name);
+                let restart = opts.restart && changed.contains_key(&t.name);
+                let status =
+                    crate::trial::run_in_dir(&dir, &t.config, restart, &|n| step_bar.inc(n));
                 {
-                    let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner());
-                    rows[i].status = status.clone();
-                    if let Err(e) = store::write_trials_csv(&trials_csv, &study.swept_keys, &rows) {
-                        tracing_fallback(&format!("cannot update trials.csv: {e:#}"));
+                    let _one_writer = csv_lock.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(e) = rebuild_trials_csv(study, &opts.out) {
+                        eprintln!("ganlab: cannot update trials.csv: {e:#}");
                     }
                 }
                 trial_bar.inc(1);
                 trial_bar.set_message(format!("{} {}", t.name, status.status.as_str()));
-                (i, status)
-            })
-            .collect()
-    });
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, status));
+            };
+            std::thread::Builder::new()
+                .name(format!("ganlab-trial-{w}"))
+                .spawn_scoped(scope, worker)
+                .context("cannot start a trial thread")?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+    outcomes.sort_by_key(|(i, _)| *i);
     trial_bar.finish();
     step_bar.finish();
 
     for (i, s) in outcomes {
+        let name = &study.trials[i].name;
+        if let Some(step) = s.resumed_from {
+            summary.resumed.push((name.clone(), step));
+        }
+        summary
+            .notes
+            .extend(s.notes.iter().map(|n| (name.clone(), n.clone())));
         match s.status {
             Status::Done => summary.done += 1,
             Status::Diverged => summary.diverged += 1,
-            _ => summary.failed.push((
-                study.trials[i].name.clone(),
-                s.error.clone().unwrap_or_default(),
-            )),
+            _ => summary
+                .failed
+                .push((name.clone(), s.error.clone().unwrap_or_default())),
         }
     }
     Ok(summary)
-}
-
-fn tracing_fallback(msg: &str) {
-    eprintln!("ganlab: {msg}");
-}
-
-/// Runs one trial; any error or panic inside becomes a `failed` status, so the sweep goes on.
-fn run_one(t: &PlannedTrial, out: &Path, progress: &(dyn Fn(u64) + Sync)) -> TrialStatus {
-    let dir = TrialDir::new(out, &t.name);
-    let mut status = TrialStatus::running(&t.config);
-    let result = dir.start(&t.config).and_then(|_| {
-        let mut sink = CsvSink::new(&dir.path, t.config.precision == crate::spec::Precision::F32);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_configured(&t.config, &mut sink, progress)
-        }))
-        .map_err(|p| {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            anyhow::anyhow!("internal error: {msg}")
-        })??;
-        sink.finish()?;
-        Ok(outcome)
-    });
-    match result {
-        Ok(o) => {
-            status.status = match o.ending {
-                Ending::Done => Status::Done,
-                Ending::Diverged { .. } => Status::Diverged,
-            };
-            status.diverged_at = match o.ending {
-                Ending::Diverged { at_step } => Some(at_step),
-                Ending::Done => None,
-            };
-            status.steps = o.steps_done;
-            status.wall_time_s = o.wall_time_s;
-            status.finals = o
-                .finals
-                .into_iter()
-                .map(|(name, value)| Figure { name, value })
-                .collect();
-        }
-        Err(e) => {
-            status.status = Status::Failed;
-            status.error = Some(format!("{e:#}"));
-        }
-    }
-    if let Err(e) = dir.write_status(&status) {
-        status.status = Status::Failed;
-        status.error = Some(format!("cannot write status: {e:#}"));
-    }
-    status
 }

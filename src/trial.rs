@@ -1,40 +1,28 @@
-//! One trial from start to end: train, record, detect divergence.
+//! One trial from start to end: a fresh start or a resume from its last checkpoint, training,
+//! records, checkpoints of the trial state, divergence, and its status file.
+//!
+//! Checkpoints: the trial state (parameters, optimiser moments, stream positions) and the
+//! state of the recording are saved every `record.checkpoint_every` steps, every
+//! `record.checkpoint_minutes` of wall time, and when training ends (before the final probe).
+//! A trial that finds a checkpoint continues from it and ends with the tables an uninterrupted
+//! run writes (wall-time columns aside).
 
-use std::time::Instant;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use crate::backend::GanBackend;
-
-use super::{StepStats, Trainer};
 use crate::data::sample_latent;
 use crate::nets::Net;
-use crate::probe::field::GameField;
 use crate::probe::modes::{mode_coverage, ModeCoverage};
-use crate::probe::path::{alphas, path_angle, PathPoint};
+use crate::probe::path::{alphas, path_angle};
 use crate::probe::{probe_point, ProbeReport};
+use crate::record::{Checkpoint, RecordState, TrialSink};
 use crate::rng::{stream, Stream};
+use crate::setup::TrialSetup;
 use crate::spec::{BackendKind, Loss, Precision, TrialConfig};
-
-/// Where a running trial's records go.
-pub trait TrialSink {
-    /// Called once, before any row, with the columns of `metrics.csv`.
-    fn metrics_header(&mut self, columns: &[String]) -> anyhow::Result<()>;
-    /// One row of `metrics.csv`, in header order.
-    fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()>;
-    /// One row of `modes.csv`.
-    fn modes_row(&mut self, step: u64, coverage: &ModeCoverage) -> anyhow::Result<()>;
-    /// The rows of `eigen.csv` for one probe.
-    fn eigen_rows(&mut self, step: u64, report: &ProbeReport) -> anyhow::Result<()>;
-    /// `path_angle.csv`: the path-angle profile from the first to the last point of training.
-    fn path_angle(&mut self, points: &[PathPoint]) -> anyhow::Result<()>;
-    /// Saves the flat parameters (theta then phi) of the point reached after `step` updates.
-    fn checkpoint(&mut self, _step: u64, _params: &[f64]) -> anyhow::Result<()> {
-        Ok(())
-    }
-    /// Rows of `samples.csv`: 2-D points (row-major pairs), real ones or generated at `step`.
-    fn samples_rows(&mut self, _step: u64, _real: bool, _points: &[f64]) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
+use crate::store::{checkpoint, CsvSink, Figure, Status, TrialDir, TrialStatus};
+use crate::train::state::TrialState;
+use crate::train::{StepStats, Trainer};
 
 /// Points of 2-D data recorded per mode-coverage measurement for the report's sample figures
 /// (and as many real points once).
@@ -80,16 +68,16 @@ fn probe_values(r: Option<&ProbeReport>) -> [f64; 10] {
 }
 
 /// Runs the scheduled probe at the trainer's current point.
-fn probe<B: GanBackend>(t: &Trainer<B>, field: &GameField) -> ProbeReport {
-    let (g, d) = t.parameter_values();
-    let p: Vec<f64> = g.into_iter().chain(d).flatten().collect();
+fn probe<B: GanBackend>(t: &Trainer<B>) -> ProbeReport {
+    let (lr_g, lr_d) = t.learning_rates();
+    let cfg = t.cfg();
     probe_point(
-        field,
-        &p,
-        &t.cfg.probe,
-        t.cfg.seed,
-        t.opt_g.lr(),
-        t.opt_d.lr(),
+        &t.setup().field,
+        &t.flat_parameters(),
+        &cfg.probe,
+        cfg.seed,
+        lr_g,
+        lr_d,
     )
 }
 
@@ -111,40 +99,46 @@ pub struct TrialOutcome {
     pub steps_done: u64,
     /// Final figures for `trials.csv`: the last recorded metrics and the last mode coverage.
     pub finals: Vec<(String, f64)>,
+    /// Wall time over all runs of the trial.
     pub wall_time_s: f64,
+    /// The device it computed on.
+    pub device: String,
 }
 
-/// Runs a trial on the backend and precision its configuration names.
+/// Runs a trial on the backend and precision its configuration names, from its start or from
+/// `resume`.
 pub fn run_configured(
-    cfg: &TrialConfig,
+    setup: TrialSetup,
     sink: &mut dyn TrialSink,
+    resume: Option<Checkpoint>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<TrialOutcome> {
-    match (cfg.backend, cfg.precision) {
-        (BackendKind::Cpu, Precision::F32) => {
-            run::<crate::backend::CpuF32>(cfg, crate::backend::CPU_F32, sink, progress)
-        }
+    use crate::backend::{CpuF32, CpuF64, NdArrayF32, CPU, CPU_F32};
+    match (setup.cfg.backend, setup.cfg.precision) {
+        (BackendKind::Cpu, Precision::F32) => run::<CpuF32>(setup, CPU_F32, sink, resume, progress),
         (BackendKind::Ndarray, Precision::F32) => {
-            run::<crate::backend::NdArrayF32>(cfg, crate::backend::CPU, sink, progress)
+            run::<NdArrayF32>(setup, CPU, sink, resume, progress)
         }
         (BackendKind::Cpu | BackendKind::Ndarray, Precision::F64) => {
-            run::<crate::backend::CpuF64>(cfg, crate::backend::CPU, sink, progress)
+            run::<CpuF64>(setup, CPU, sink, resume, progress)
         }
         #[cfg(feature = "cuda")]
         (BackendKind::Cuda, Precision::F32) => {
             run::<burn::backend::Autodiff<crate::backend::Cuda<f32>>>(
-                cfg,
+                setup,
                 crate::backend::CudaDevice::default(),
                 sink,
+                resume,
                 progress,
             )
         }
         #[cfg(feature = "cuda")]
         (BackendKind::Cuda, Precision::F64) => {
             run::<burn::backend::Autodiff<crate::backend::Cuda<f64>>>(
-                cfg,
+                setup,
                 crate::backend::CudaDevice::default(),
                 sink,
+                resume,
                 progress,
             )
         }
@@ -166,19 +160,20 @@ pub fn metrics_columns<B: GanBackend>(t: &Trainer<B>) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
+    let game = &t.setup().game;
     c.extend(
-        t.generator
-            .specs
+        game.generator
+            .param_specs()
             .iter()
             .map(|s| format!("grad_norm_g/{}", s.name)),
     );
     c.extend(
-        t.discriminator
-            .specs
+        game.discriminator
+            .param_specs()
             .iter()
             .map(|s| format!("grad_norm_d/{}", s.name)),
     );
-    if is_wasserstein(t.cfg.objective.loss) {
+    if is_wasserstein(t.cfg().objective.loss) {
         c.push("wasserstein".into());
     }
     c.push("lr_g".into());
@@ -186,7 +181,7 @@ pub fn metrics_columns<B: GanBackend>(t: &Trainer<B>) -> Vec<String> {
     if is_dirac_game(t) {
         c.push("dist_to_equilibrium".into());
     }
-    if t.cfg.probe.every > 0 {
+    if t.cfg().probe.every > 0 {
         c.extend(PROBE_COLUMNS.map(String::from));
     }
     c.push("wall_time_s".into());
@@ -198,13 +193,14 @@ fn is_wasserstein(loss: Loss) -> bool {
 }
 
 fn is_dirac_game<B: GanBackend>(t: &Trainer<B>) -> bool {
-    matches!(t.game.generator, Net::Constant { .. })
-        && matches!(t.game.discriminator, Net::Linear { .. })
+    let game = &t.setup().game;
+    matches!(game.generator, Net::Constant { .. })
+        && matches!(game.discriminator, Net::Linear { .. })
 }
 
 /// Distance of (theta, psi) to the Dirac-GAN's equilibrium (theta = data point, psi = 0).
 fn dist_to_equilibrium<B: GanBackend>(t: &Trainer<B>) -> f64 {
-    let at = match &t.cfg.data {
+    let at = match &t.cfg().data {
         crate::spec::DataConfig::Dirac(d) => d.at,
         _ => 0.0,
     };
@@ -233,13 +229,14 @@ fn metrics_row<B: GanBackend>(
     ];
     r.extend(s.grad_sq_g.iter().map(|v| v.sqrt()));
     r.extend(s.grad_sq_d.iter().map(|v| v.sqrt()));
-    if is_wasserstein(t.cfg.objective.loss) {
+    if is_wasserstein(t.cfg().objective.loss) {
         r.push(s.d_real - s.d_fake);
     }
-    r.push(t.opt_g.lr());
-    r.push(t.opt_d.lr());
+    let (lr_g, lr_d) = t.learning_rates();
+    r.push(lr_g);
+    r.push(lr_d);
     r.extend(dist);
-    if t.cfg.probe.every > 0 {
+    if t.cfg().probe.every > 0 {
         r.extend(probe_values(probed));
     }
     r.push(wall);
@@ -259,17 +256,19 @@ fn diverged(s: &StepStats, limit: f64) -> bool {
 /// Mode coverage on the fixed evaluation latent set (mixtures only), with the generated
 /// points it was measured on.
 fn coverage<B: GanBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
-    let (centers, std) = t.data.mixture()?;
-    let n = t.cfg.record.eval_samples;
+    let data = &t.setup().data;
+    let cfg = t.cfg();
+    let (centers, std) = data.mixture()?;
+    let n = cfg.record.eval_samples;
     // A fixed evaluation latent set: every measurement of a trial sees the same z.
     let z = sample_latent(
-        t.cfg.latent.prior,
-        &mut stream(t.cfg.seed, Stream::Eval),
+        cfg.latent.prior,
+        &mut stream(cfg.seed, Stream::Eval),
         n,
-        t.cfg.latent.dim,
+        cfg.latent.dim,
     );
     let x = t.generate(z, n);
-    Some((mode_coverage(&x, t.data.dim(), centers, std), x))
+    Some((mode_coverage(&x, data.dim(), centers, std), x))
 }
 
 /// Records a mode-coverage measurement, and for 2-D data the first generated points.
@@ -282,76 +281,72 @@ fn record_coverage<B: GanBackend>(
         return Ok(None);
     };
     sink.modes_row(step, &m)?;
-    if t.data.dim() == 2 {
+    if t.setup().data.dim() == 2 {
         sink.samples_rows(step, false, &x[..x.len().min(2 * PLOT_SAMPLES)])?;
     }
     Ok(Some(m))
 }
 
-/// Trains one trial on backend `B`, sending records to `sink` and step counts to `progress`.
+/// Trains one trial on backend `B` from its start or from `resume`, sending records to `sink`
+/// and step counts to `progress`.
 pub fn run<B: GanBackend>(
-    cfg: &TrialConfig,
+    setup: TrialSetup,
     device: B::Device,
     sink: &mut dyn TrialSink,
+    resume: Option<Checkpoint>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<TrialOutcome> {
     let start = Instant::now();
-    let mut trainer = Trainer::<B>::new(cfg, device)?;
-    let field = if cfg.probe.every > 0 {
-        Some(GameField::from_config(cfg, cfg.probe.batch)?)
-    } else {
-        None
-    };
+    let cfg = setup.cfg.clone();
+    let mut trainer = Trainer::<B>::from_setup(setup, device.clone());
     let columns = metrics_columns(&trainer);
-    sink.metrics_header(&columns)?;
-    let flat = |t: &Trainer<B>| -> Vec<f64> {
-        let (g, d) = t.parameter_values();
-        g.into_iter().chain(d).flatten().collect()
+    let mut rec = match resume {
+        Some(c) => {
+            trainer.state = TrialState::restore(trainer.setup(), &c.trainer, &device)?;
+            progress(trainer.state.step);
+            c.records
+        }
+        None => {
+            sink.metrics_header(&columns)?;
+            let start_point = trainer.flat_parameters();
+            sink.checkpoint(0, &start_point)?;
+            let data = &trainer.setup().data;
+            if data.dim() == 2 && data.mixture().is_some() {
+                let real = data.sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
+                sink.samples_rows(0, true, &real)?;
+            }
+            RecordState {
+                initial_point: (cfg.probe.every > 0).then_some(start_point),
+                ..RecordState::default()
+            }
+        }
     };
-    let start_point = flat(&trainer);
-    sink.checkpoint(0, &start_point)?;
-    let initial_point = field.as_ref().map(|_| start_point);
-    let mut last_row: Vec<f64> = Vec::new();
-    let mut last_modes = None;
+    let wall_before = rec.wall_time_s;
+    let wall = || wall_before + start.elapsed().as_secs_f64();
+    let state_interval = Duration::from_secs_f64(cfg.record.checkpoint_minutes * 60.0);
+    let mut last_state_save = Instant::now();
     let mut ending = Ending::Done;
-    let mut steps_done = 0;
     let mut unreported = 0;
-    if trainer.data.dim() == 2 && trainer.data.mixture().is_some() {
-        let real = trainer
-            .data
-            .sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
-        sink.samples_rows(0, true, &real)?;
-    }
-    for step in 0..cfg.steps {
+    for step in trainer.state.step..cfg.steps {
         if step % cfg.record.modes_every == 0 {
             if let Some(m) = record_coverage(&trainer, step, sink)? {
-                last_modes = Some(m);
+                rec.last_modes = Some(m);
             }
         }
         // Row values (dist_to_equilibrium, probes) describe the point before this step's
         // updates.
         let before_dist = is_dirac_game(&trainer).then(|| dist_to_equilibrium(&trainer));
-        let probed = match &field {
-            Some(f) if step % cfg.probe.every == 0 => {
-                let r = probe(&trainer, f);
-                sink.eigen_rows(step, &r)?;
-                Some(r)
-            }
-            _ => None,
-        };
+        let probed = (cfg.probe.every > 0 && step % cfg.probe.every == 0).then(|| probe(&trainer));
+        if let Some(r) = &probed {
+            sink.eigen_rows(step, r)?;
+        }
         let stats = trainer.step();
+        crate::fault::point("step");
         let bad = diverged(&stats, cfg.train.diverge_above);
         if bad || probed.is_some() || step % cfg.record.every == 0 || step + 1 == cfg.steps {
-            let row = metrics_row(
-                &trainer,
-                step,
-                &stats,
-                before_dist,
-                probed.as_ref(),
-                start.elapsed().as_secs_f64(),
-            );
+            let row = metrics_row(&trainer, step, &stats, before_dist, probed.as_ref(), wall());
             sink.metrics_row(&row)?;
-            last_row = row;
+            rec.last_row = row;
         }
         unreported += 1;
         if unreported == 16 {
@@ -362,32 +357,47 @@ pub fn run<B: GanBackend>(
             ending = Ending::Diverged { at_step: step };
             break;
         }
-        steps_done = step + 1;
+        let steps_done = step + 1;
         let every = cfg.record.checkpoint_every;
-        if every > 0 && steps_done % every == 0 && steps_done < cfg.steps {
-            sink.checkpoint(steps_done, &flat(&trainer))?;
+        let scheduled = every > 0 && steps_done % every == 0;
+        if scheduled && steps_done < cfg.steps {
+            sink.checkpoint(steps_done, &trainer.flat_parameters())?;
+        }
+        let timed =
+            cfg.record.checkpoint_minutes > 0.0 && last_state_save.elapsed() >= state_interval;
+        if scheduled || timed || steps_done == cfg.steps {
+            rec.wall_time_s = wall();
+            let c = Checkpoint {
+                trainer: trainer.state.save(trainer.setup()),
+                records: rec.clone(),
+            };
+            sink.save_state(&c)?;
+            last_state_save = Instant::now();
         }
     }
     progress(unreported);
+    let steps_done = match ending {
+        Ending::Done => cfg.steps,
+        Ending::Diverged { at_step } => at_step,
+    };
     if ending == Ending::Done {
-        let end_point = flat(&trainer);
+        let end_point = trainer.flat_parameters();
         sink.checkpoint(cfg.steps, &end_point)?;
-        if let Some(f) = &field {
+        if cfg.probe.every > 0 {
             // The point training ended at, and the path to it from the start.
-            sink.eigen_rows(cfg.steps, &probe(&trainer, f))?;
-            if let Some(p0) = &initial_point {
-                sink.path_angle(&path_angle(f, p0, &end_point, &alphas(25)))?;
+            sink.eigen_rows(cfg.steps, &probe(&trainer))?;
+            if let Some(p0) = &rec.initial_point {
+                let field = &trainer.setup().field;
+                sink.path_angle(&path_angle(field, p0, &end_point, &alphas(25)))?;
             }
         }
-    }
-    if ending == Ending::Done {
         if let Some(m) = record_coverage(&trainer, cfg.steps, sink)? {
-            last_modes = Some(m);
+            rec.last_modes = Some(m);
         }
     }
     let mut finals: Vec<(String, f64)> = columns
         .iter()
-        .zip(&last_row)
+        .zip(&rec.last_row)
         .filter(|(c, _)| {
             !matches!(c.as_str(), "step" | "wall_time_s" | "lr_g" | "lr_d") && !c.contains('/')
         })
@@ -399,7 +409,7 @@ pub fn run<B: GanBackend>(
             f.1 = dist_to_equilibrium(&trainer);
         }
     }
-    if let Some(m) = last_modes {
+    if let Some(m) = rec.last_modes {
         finals.push(("modes_covered".into(), m.modes_covered as f64));
         finals.push(("high_quality".into(), m.high_quality));
         finals.push(("reverse_kl".into(), m.reverse_kl));
@@ -408,6 +418,105 @@ pub fn run<B: GanBackend>(
         ending,
         steps_done,
         finals,
-        wall_time_s: start.elapsed().as_secs_f64(),
+        wall_time_s: wall(),
+        device: format!("{device:?}"),
     })
+}
+
+/// Opens a trial folder for a run: resumes from the newest checkpoint that checks (and whose
+/// tables can be cut back to it), else starts the trial afresh. Notes in `status` say which
+/// checkpoints were skipped and why.
+fn open(
+    dir: &TrialDir,
+    cfg: &TrialConfig,
+    restart: bool,
+    status: &mut TrialStatus,
+) -> anyhow::Result<(CsvSink, Option<Checkpoint>)> {
+    let single = cfg.precision == Precision::F32;
+    if !restart && dir.path.join("config.toml").exists() {
+        let loaded = checkpoint::load_newest(&dir.path);
+        for r in &loaded.rejected {
+            status
+                .notes
+                .push(format!("skipped a damaged checkpoint: {r}"));
+        }
+        match loaded.checkpoint {
+            Some((c, tables, path)) => match CsvSink::resume(&dir.path, single, &tables) {
+                Ok(sink) => {
+                    status.resumed_from = Some(c.trainer.step);
+                    dir.write_status(status)?;
+                    return Ok((sink, Some(c)));
+                }
+                Err(e) => status.notes.push(format!(
+                    "cannot resume from {}: {e:#}; the trial starts again",
+                    path.display()
+                )),
+            },
+            None if !loaded.rejected.is_empty() => status
+                .notes
+                .push("no usable checkpoint; the trial starts again".into()),
+            None => {}
+        }
+    }
+    dir.start(cfg)?;
+    dir.write_status(status)?;
+    Ok((CsvSink::new(&dir.path, single), None))
+}
+
+/// Runs one trial in its folder, resuming it where it was unless `restart`. Any error or panic
+/// inside becomes a `failed` status, so the sweep goes on.
+pub fn run_in_dir(
+    dir: &TrialDir,
+    cfg: &TrialConfig,
+    restart: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> TrialStatus {
+    let mut status = TrialStatus::running(cfg);
+    let result = (|| {
+        let (mut sink, resume) = open(dir, cfg, restart, &mut status)?;
+        let setup = TrialSetup::new(cfg)?;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run_configured(setup, &mut sink, resume, progress)
+        }))
+        .map_err(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            anyhow::anyhow!("internal error: {msg}")
+        })??;
+        sink.finish()?;
+        Ok::<_, anyhow::Error>(outcome)
+    })();
+    match result {
+        Ok(o) => {
+            status.status = match o.ending {
+                Ending::Done => Status::Done,
+                Ending::Diverged { .. } => Status::Diverged,
+            };
+            status.diverged_at = match o.ending {
+                Ending::Diverged { at_step } => Some(at_step),
+                Ending::Done => None,
+            };
+            status.steps = o.steps_done;
+            status.wall_time_s = o.wall_time_s;
+            status.device = o.device;
+            status.finals = o
+                .finals
+                .into_iter()
+                .map(|(name, value)| Figure { name, value })
+                .collect();
+        }
+        Err(e) => {
+            status.status = Status::Failed;
+            status.error = Some(format!("{e:#}"));
+        }
+    }
+    status.ended_at = Some(crate::store::now());
+    if let Err(e) = dir.write_status(&status) {
+        status.status = Status::Failed;
+        status.error = Some(format!("cannot write status: {e:#}"));
+    }
+    status
 }

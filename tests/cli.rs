@@ -619,6 +619,7 @@ fn probing_a_checkpoint_again_gives_the_numbers_recorded_in_training() {
         let mut v: Vec<String> = fs::read_dir(trial.join("checkpoints"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".npy"))
             .collect();
         v.sort();
         v

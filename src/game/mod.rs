@@ -3,6 +3,7 @@
 //! Tensors are rank 2 (rows x features) in training; probes stack parameter copies in rank 3
 //! (see `Net::forward`), where the means below become sums of the copies' means.
 
+pub mod field;
 pub mod loss;
 pub mod penalty;
 

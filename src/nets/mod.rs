@@ -141,7 +141,8 @@ impl Net {
             Net::Constant { .. } => {
                 let mut shape = x.dims();
                 shape[D - 1] = 1;
-                Tensor::ones(shape, &x.device()).matmul(params[0].clone())
+                // In x's own float type (see `backend::float_options`).
+                Tensor::ones(shape, (&x.device(), x.dtype())).matmul(params[0].clone())
             }
             Net::Linear { .. } => x.matmul(params[0].clone()),
         }

@@ -42,19 +42,30 @@ pub struct GameField {
 }
 
 impl GameField {
-    /// The game of a trial configuration with a probe batch of `batch` rows drawn from the
-    /// trial's `Probe` stream (so every probe of a trial sees the same batch).
+    /// The game of a trial configuration with a probe batch of `batch` rows; builds the data
+    /// set (see [`crate::setup::TrialSetup`], which a trial builds once).
     pub fn from_config(cfg: &crate::spec::TrialConfig, batch: usize) -> anyhow::Result<GameField> {
-        use rand::Rng;
         let data = crate::data::Dataset::from_config(&cfg.data)?;
         let game = Game::new(cfg, data.dim());
+        Ok(GameField::new(cfg, &data, game, batch))
+    }
+
+    /// `game` on a probe batch of `batch` rows of `data` drawn from the trial's `Probe` stream,
+    /// so every probe of a trial, and every later `ganlab probe` of it, sees the same batch.
+    pub fn new(
+        cfg: &crate::spec::TrialConfig,
+        data: &crate::data::Dataset,
+        game: Game,
+        batch: usize,
+    ) -> GameField {
+        use rand::Rng;
         let mut rng = crate::rng::stream(cfg.seed, crate::rng::Stream::Probe);
         let real = data.sample(&mut rng, batch);
         let z = crate::data::sample_latent(cfg.latent.prior, &mut rng, batch, cfg.latent.dim);
         let eps = game
             .needs_interpolation()
             .then(|| (0..batch).map(|_| rng.random::<f64>()).collect());
-        Ok(GameField {
+        GameField {
             theta: game.generator.param_specs(),
             phi: game.discriminator.param_specs(),
             game,
@@ -63,7 +74,7 @@ impl GameField {
             eps,
             x_dim: data.dim(),
             z_dim: cfg.latent.dim,
-        })
+        }
     }
 
     /// Number of rows of the probe batch.
@@ -100,7 +111,10 @@ impl GameField {
         dev: &B::Device,
     ) -> Tensor<B, 3> {
         let data = TensorData::new(values.repeat(copies), [copies, rows, cols]);
-        Tensor::from_data(data.convert::<B::FloatElem>(), dev)
+        Tensor::from_data(
+            data.convert::<B::FloatElem>(),
+            crate::backend::float_options::<B>(dev),
+        )
     }
 
     /// Host rows `copies x len` as a `[copies, len]` tensor.
@@ -140,47 +154,45 @@ impl GameField {
         type Up<B> = Autodiff<B>;
         let n = self.batch();
         let [copies, _] = theta.dims();
-        let up = |t: &Tensor<B, 2>| Tensor::<Up<B>, 2>::from_inner(t.clone());
-        let z = || {
-            Tensor::<Up<B>, 3>::from_inner(Self::repeated::<B>(&self.z, copies, n, self.z_dim, dev))
-        };
-        // The gradient of a player's loss with respect to its flat [copies, len] leaf is that
-        // player's part of v, already flat.
-        let grad_or_zero = |leaf: &Tensor<Up<B>, 2>, loss: Tensor<Up<B>, 1>| {
-            leaf.grad(&loss.backward())
-                .unwrap_or_else(|| leaf.clone().inner().zeros_like())
-        };
+        let z = || Self::repeated::<B>(&self.z, copies, n, self.z_dim, dev);
+        // Each player's leaf is its flat [copies, len] tensor, so its part of v comes out flat.
+        let leaf = |t: &Tensor<B, 2>| Tensor::<Up<B>, 2>::from_inner(t.clone()).require_grad();
 
         // grad_theta L_G, with phi held at its value.
         let v_theta = parts.generator.then(|| {
-            let theta_up = up(&theta).require_grad();
-            let fake = self
-                .game
-                .generator
-                .forward(&Self::split(&theta_up, &self.theta), z());
-            let (loss_g, _) = self
-                .game
-                .generator_loss(&Self::split(&up(&phi), &self.phi), fake);
-            grad_or_zero(&theta_up, loss_g)
+            let theta_up = leaf(&theta);
+            let tensors = Self::split(&theta_up, &self.theta);
+            let phi = Self::split(&phi, &self.phi);
+            let part =
+                self.game
+                    .generator_part(std::slice::from_ref(&theta_up), &tensors, &phi, z());
+            part.grads
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| theta.zeros_like())
         });
 
         // grad_phi L_D, with the fake rows depending on theta (at B's level only).
         let v_phi = parts.discriminator.then(|| {
-            let phi_up = up(&phi).require_grad();
-            let fake = self
-                .game
-                .generator
-                .forward(&Self::split(&up(&theta), &self.theta), z());
-            let real =
-                Tensor::from_inner(Self::repeated::<B>(&self.real, copies, n, self.x_dim, dev));
+            let phi_up = leaf(&phi);
+            let tensors = Self::split(&phi_up, &self.phi);
+            let real = Self::repeated::<B>(&self.real, copies, n, self.x_dim, dev);
             let eps = self
                 .eps
                 .as_ref()
-                .map(|e| Tensor::from_inner(Self::repeated::<B>(e, copies, n, 1, dev)));
-            let d = self
-                .game
-                .discriminator_loss(&Self::split(&phi_up, &self.phi), real, fake, eps);
-            grad_or_zero(&phi_up, d.loss)
+                .map(|e| Self::repeated::<B>(e, copies, n, 1, dev));
+            let part = self.game.discriminator_part(
+                &Self::split(&theta, &self.theta),
+                std::slice::from_ref(&phi_up),
+                &tensors,
+                real,
+                z(),
+                eps,
+            );
+            part.grads
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| phi.zeros_like())
         });
         (v_theta, v_phi)
     }

@@ -5,7 +5,6 @@ pub mod field;
 pub mod krylov;
 pub mod modes;
 pub mod path;
-pub mod saved;
 pub mod spectrum;
 
 use nalgebra::{DMatrix, SymmetricEigen};

@@ -463,9 +463,13 @@ pub struct RecordConfig {
     pub modes_every: u64,
     /// Generated samples used for mode coverage.
     pub eval_samples: usize,
-    /// Save the parameters every this many steps (`TRIAL/checkpoints/step-N.npy`); the
-    /// first and the final point are always saved. 0: only those two.
+    /// Save the parameters (`TRIAL/checkpoints/step-N.npy`) and the trial state (for resuming,
+    /// `state-N.bin`) every this many steps; the first and the final point are always saved.
+    /// 0: only those two.
     pub checkpoint_every: u64,
+    /// Also save the trial state whenever this many minutes of training have passed since the
+    /// last save, so an interrupted trial loses at most that much work. 0: by steps only.
+    pub checkpoint_minutes: f64,
 }
 impl Default for RecordConfig {
     fn default() -> Self {
@@ -473,7 +477,8 @@ impl Default for RecordConfig {
             every: 1,
             modes_every: 500,
             eval_samples: 2000,
-            checkpoint_every: 0,
+            checkpoint_every: 1000,
+            checkpoint_minutes: 2.0,
         }
     }
 }

@@ -104,6 +104,7 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
         fail("record.modes_every", "must be an integer >= 1")?;
     }
     count("record.eval_samples", r.eval_samples, 1, 1 << 22)?;
+    non_negative("record.checkpoint_minutes", r.checkpoint_minutes)?;
     count("probe.batch", c.probe.batch, 1, 1 << 20)?;
     count("probe.max_dense", c.probe.max_dense, 1, 20_000)?;
     count("probe.top_k", c.probe.top_k, 1, 1000)?;

@@ -6,20 +6,18 @@
 //! every other file is replaced by rename, so a killed run never leaves a truncated table
 //! under a final name.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+pub mod checkpoint;
 pub mod npy;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::probe::modes::ModeCoverage;
-use crate::probe::path::PathPoint;
-use crate::probe::ProbeReport;
+use crate::record::{Checkpoint, ModeCoverage, PathPoint, ProbeReport, TrialSink};
 use crate::spec::TrialConfig;
-use crate::train::trial::TrialSink;
 
 /// `OUT/README.md`: what the tables hold and the conventions they follow.
 pub const STUDY_README: &str = "# ganlab study folder
@@ -51,15 +49,45 @@ lr_d..): simultaneous gradient descent converges locally where it is below 1.
 /// burn's version, recorded with every trial.
 pub const BURN_VERSION: &str = "0.21.0";
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file, fsync and a rename, so `path` holds
+/// either its old or its new contents, whenever the process dies.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_at(path, bytes, "write")
+}
+
+/// [`write_atomic`], with the crash tests' fault point `fault` half-way through the write
+/// (see [`crate::fault`]).
+pub(crate) fn write_atomic_at(path: &Path, bytes: &[u8], fault: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp~");
     let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let written = (|| {
+        let (first, rest) = bytes.split_at(bytes.len() / 2);
+        f.write_all(first)?;
+        if crate::fault::due(fault) {
+            f.sync_all()?;
+            crate::fault::die();
+        }
+        f.write_all(rest)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        // Nothing half-written is left behind (a full disk, say).
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
     fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    // The rename itself survives a crash of the machine once the folder is synced.
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 /// Status values of SPEC section 6.
@@ -94,7 +122,7 @@ pub struct Figure {
     pub value: f64,
 }
 
-/// `TRIAL/status.toml`: what a trial is, where it got, and with which software.
+/// `TRIAL/status.toml`: what a trial is, where it got, with which software, where and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialStatus {
     pub status: Status,
@@ -103,20 +131,73 @@ pub struct TrialStatus {
     pub steps: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diverged_at: Option<u64>,
+    /// Wall time spent on the trial, over all its runs.
     pub wall_time_s: f64,
     pub ganlab_version: String,
+    /// The git commit ganlab was built from, where the build could tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
     pub burn_version: String,
     pub backend: String,
     pub precision: String,
+    /// The device the trial computed on (burn's name for it).
+    #[serde(default)]
+    pub device: String,
+    /// The machine that ran (or is running) the trial.
+    #[serde(default)]
+    pub host: String,
+    /// When this run of the trial started and ended (RFC 3339, UTC).
+    #[serde(default)]
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// The step of the checkpoint this run resumed from, if it resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What happened on the way that a reader should know (a damaged checkpoint skipped, a
+    /// restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The random streams of the trial: each is ChaCha8 seeded with `seed`, on its own stream
+    /// number.
+    #[serde(default)]
+    pub streams: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub finals: Vec<Figure>,
+}
+
+/// Now, as RFC 3339 in UTC (seconds).
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// This machine's host name ("unknown" where it cannot be read).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match ok && end > 0 {
+        true => String::from_utf8_lossy(&buf[..end]).into_owned(),
+        false => "unknown".into(),
+    }
 }
 
 impl TrialStatus {
     /// A status for a trial that is starting.
     pub fn running(cfg: &TrialConfig) -> Self {
+        use crate::rng::Stream;
+        let streams = Stream::ALL
+            .iter()
+            .map(|s| {
+                (
+                    s.name().to_string(),
+                    format!("ChaCha8 seed {} stream {}", cfg.seed, *s as u64),
+                )
+            })
+            .collect();
         TrialStatus {
             status: Status::Running,
             seed: cfg.seed,
@@ -124,10 +205,20 @@ impl TrialStatus {
             diverged_at: None,
             wall_time_s: 0.0,
             ganlab_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: option_env!("GANLAB_GIT_COMMIT")
+                .filter(|c| !c.is_empty())
+                .map(String::from),
             burn_version: BURN_VERSION.into(),
             backend: format!("{:?}", cfg.backend).to_lowercase(),
             precision: format!("{:?}", cfg.precision).to_lowercase(),
+            device: String::new(),
+            host: host_name(),
+            started_at: now(),
+            ended_at: None,
+            resumed_from: None,
             error: None,
+            notes: Vec::new(),
+            streams,
             finals: Vec::new(),
         }
     }
@@ -252,6 +343,9 @@ fn writer(path: &Path) -> anyhow::Result<csv::Writer<BufWriter<File>>> {
     Ok(csv::Writer::from_writer(BufWriter::new(f)))
 }
 
+/// The tables a trial streams, by file name.
+const TABLES: [&str; 4] = ["metrics.csv", "modes.csv", "eigen.csv", "samples.csv"];
+
 impl CsvSink {
     /// A sink writing into `dir`; `single`: the trial computes in f32.
     pub fn new(dir: &Path, single: bool) -> Self {
@@ -265,15 +359,81 @@ impl CsvSink {
         }
     }
 
+    fn slot(&mut self, name: &str) -> &mut Option<csv::Writer<BufWriter<File>>> {
+        match name {
+            "metrics.csv" => &mut self.metrics,
+            "modes.csv" => &mut self.modes,
+            "eigen.csv" => &mut self.eigen,
+            _ => &mut self.samples,
+        }
+    }
+
+    /// A sink that continues the tables of `dir` where a checkpoint left them: each table is
+    /// cut back to the length the checkpoint recorded (rows written after it, and a row cut
+    /// short by a kill, go), and a table the checkpoint did not know yet is removed.
+    pub fn resume(
+        dir: &Path,
+        single: bool,
+        tables: &checkpoint::TableLengths,
+    ) -> anyhow::Result<Self> {
+        let mut sink = CsvSink::new(dir, single);
+        for name in TABLES {
+            let partial = dir.join(format!("{name}.partial"));
+            let done = dir.join(name);
+            let Some(&len) = tables.get(name) else {
+                for p in [&partial, &done] {
+                    if p.exists() {
+                        fs::remove_file(p)
+                            .with_context(|| format!("cannot remove {}", p.display()))?;
+                    }
+                }
+                continue;
+            };
+            // A kill between the end of the trial's tables and its status leaves them under
+            // their final names: they continue as partial tables all the same.
+            if !partial.exists() && done.exists() {
+                fs::rename(&done, &partial)
+                    .with_context(|| format!("cannot rename {}", done.display()))?;
+            }
+            let mut f = OpenOptions::new()
+                .write(true)
+                .open(&partial)
+                .with_context(|| format!("cannot open {} to resume it", partial.display()))?;
+            let have = f.metadata()?.len();
+            if have < len {
+                anyhow::bail!(
+                    "{} holds {have} bytes, fewer than the {len} its checkpoint recorded",
+                    partial.display()
+                );
+            }
+            f.set_len(len)
+                .and_then(|_| f.seek(SeekFrom::End(0)).map(|_| ()))
+                .with_context(|| {
+                    format!("cannot cut {} back to its checkpoint", partial.display())
+                })?;
+            *sink.slot(name) = Some(csv::Writer::from_writer(BufWriter::new(f)));
+        }
+        Ok(sink)
+    }
+
+    /// Flushes every open table to the disk and returns their lengths.
+    pub fn sync(&mut self) -> anyhow::Result<checkpoint::TableLengths> {
+        let mut lengths = checkpoint::TableLengths::new();
+        for name in TABLES {
+            if let Some(w) = self.slot(name).as_mut() {
+                w.flush()
+                    .and_then(|_| w.get_ref().get_ref().sync_data())
+                    .with_context(|| format!("cannot write {name}.partial"))?;
+                lengths.insert(name.to_string(), w.get_ref().get_ref().metadata()?.len());
+            }
+        }
+        Ok(lengths)
+    }
+
     /// Flushes the tables and gives them their final names.
     pub fn finish(mut self) -> anyhow::Result<()> {
-        for (w, name) in [
-            (self.metrics.take(), "metrics.csv"),
-            (self.modes.take(), "modes.csv"),
-            (self.eigen.take(), "eigen.csv"),
-            (self.samples.take(), "samples.csv"),
-        ] {
-            if let Some(w) = w {
+        for name in TABLES {
+            if let Some(w) = self.slot(name).take() {
                 let inner = w
                     .into_inner()
                     .map_err(|e| anyhow::anyhow!("cannot flush {name}: {}", e.error()))?;
@@ -299,10 +459,24 @@ impl TrialSink for CsvSink {
     }
 
     fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()> {
+        let single = self.single;
         let w = self.metrics.as_mut().context("metrics row before header")?;
         let mut fields = Vec::with_capacity(row.len());
         fields.push((row[0] as u64).to_string());
-        fields.extend(row[1..].iter().map(|v| fmt_in(*v, self.single)));
+        fields.extend(row[1..].iter().map(|v| fmt_in(*v, single)));
+        if crate::fault::due("table") {
+            // The crash tests' kill in the middle of a row: half of it reaches the disk.
+            let mut line = csv::Writer::from_writer(Vec::new());
+            line.write_record(&fields)?;
+            let line = line
+                .into_inner()
+                .map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+            w.flush()?;
+            let mut f: &File = w.get_ref().get_ref();
+            f.write_all(&line[..line.len() / 2])?;
+            f.sync_data()?;
+            crate::fault::die();
+        }
         w.write_record(&fields)?;
         Ok(())
     }
@@ -370,6 +544,11 @@ impl TrialSink for CsvSink {
             }
         }
         Ok(())
+    }
+
+    fn save_state(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
+        let tables = self.sync()?;
+        checkpoint::save(&self.dir, c, &tables)
     }
 
     fn checkpoint(&mut self, step: u64, params: &[f64]) -> anyhow::Result<()> {

@@ -5,16 +5,16 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use crate::spec::OptimizerConfig;
 
-/// An optimiser with its running state.
-#[derive(Debug)]
+/// An optimiser with its running state (saved with the trial state, see `train::state`).
+#[derive(Debug, Clone)]
 pub struct Optimizer<B: Backend> {
     cfg: OptimizerConfig,
     /// Updates made so far (Adam's bias correction).
-    t: i32,
+    pub(crate) t: i32,
     /// First moment (Adam) or momentum buffer (SGD).
-    first: Vec<Option<Tensor<B, 2>>>,
+    pub(crate) first: Vec<Option<Tensor<B, 2>>>,
     /// Second moment (Adam, RMSProp).
-    second: Vec<Option<Tensor<B, 2>>>,
+    pub(crate) second: Vec<Option<Tensor<B, 2>>>,
 }
 
 impl<B: Backend> Optimizer<B> {
