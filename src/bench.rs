@@ -303,3 +303,88 @@ pub fn report_timing(trials: usize, steps: usize) -> anyhow::Result<(f64, usize)
     let _ = std::fs::remove_dir_all(&root);
     Ok((secs, r?.figures))
 }
+
+/// What saving one trial-state checkpoint costs.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointTiming {
+    /// Parameters of both players.
+    pub params: usize,
+    /// Bytes of the state file.
+    pub bytes: u64,
+    /// Median seconds of one save (state to the host, encoding, write, fsync, rename) and of
+    /// one load (read, CRC, decode, tensors back on the device).
+    pub save_s: f64,
+    pub load_s: f64,
+}
+
+/// Saves and loads the checkpoint of the quickstart's models (ring-8, MLP 2 x 128 ReLU, Adam
+/// with both moments, f32) `repeats` times in a temporary folder.
+pub fn checkpoint_timing(repeats: usize) -> anyhow::Result<CheckpointTiming> {
+    use crate::record::{Checkpoint, RecordState, TrialSink};
+    use crate::store::{checkpoint, CsvSink};
+    use crate::train::state::TrialState;
+    let mut cfg = config(Shape {
+        width: 128,
+        batch: 256,
+        steps: 1,
+        precision: Precision::F32,
+    });
+    cfg.train.update = crate::spec::UpdateScheme::Alternating;
+    let device = crate::backend::CPU_F32;
+    let mut t = Trainer::<crate::backend::CpuF32>::new(&cfg, device)?;
+    for _ in 0..3 {
+        t.step();
+    }
+    let dir = tempfile_dir()?;
+    let mut sink = CsvSink::new(&dir, true);
+    sink.metrics_header(&metrics_columns(&t))?;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut saves = Vec::new();
+    let mut loads = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        let c = Checkpoint {
+            trainer: t.state.save(t.setup()),
+            records: RecordState::default(),
+        };
+        sink.save_state(&c)?;
+        saves.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let (loaded, _, path) = checkpoint::load_newest(&dir)
+            .checkpoint
+            .ok_or_else(|| anyhow::anyhow!("the checkpoint just saved does not load"))?;
+        let state = TrialState::<crate::train::Inner<crate::backend::CpuF32>>::restore(
+            t.setup(),
+            &loaded.trainer,
+            &device,
+        )?;
+        std::hint::black_box(state);
+        loads.push(start.elapsed().as_secs_f64());
+        bytes = std::fs::metadata(&path)?.len();
+        t.state.step += 1; // a new file name each time, as in training
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(CheckpointTiming {
+        params: t.flat_parameters().len(),
+        bytes,
+        save_s: median(saves),
+        load_s: median(loads),
+    })
+}
+
+/// A fresh folder under the system's temporary directory.
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "ganlab-bench-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -111,6 +111,10 @@ enum Command {
         /// (ring-8 tables with probes every 500 steps) written to a temporary folder.
         #[arg(long, value_name = "TRIALS")]
         report: Option<usize>,
+        /// Time saving and loading a trial-state checkpoint of the quickstart's models
+        /// (MLP 2 x 128, Adam, f32), median of 20.
+        #[arg(long)]
+        checkpoint: bool,
     },
 }
 
@@ -168,7 +172,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
                 restart,
             };
-            let s = study::run(&study, &opts)?;
+            // Held until the report is written too.
+            let lock = study::open(&out)?;
+            if let Some(note) = &lock.took_over {
+                eprintln!("note: {}: {note}", out.display());
+            }
+            let s = study::run(&study, &opts, &lock)?;
             println!(
                 "study `{}` in {}: {} trial(s) ran ({} done, {} diverged, {} failed), {} already finished",
                 study.name,
@@ -201,8 +210,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     );
                     true
                 }
-                Err(e) => {
+                Err(e) if s.failed.is_empty() => {
                     eprintln!("error: the trials are recorded but the report failed: {e:#}");
+                    false
+                }
+                Err(e) => {
+                    eprintln!("error: the report failed too: {e:#}");
                     false
                 }
             };
@@ -286,7 +299,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             spectrum,
             arnoldi,
             report,
+            checkpoint,
         } => {
+            if checkpoint {
+                let c = ganlab::bench::checkpoint_timing(20)?;
+                println!(
+                    "checkpoint of {} parameters (Adam, f32): {} bytes, save {:.2} ms, load {:.2} ms",
+                    c.params,
+                    c.bytes,
+                    1e3 * c.save_s,
+                    1e3 * c.load_s
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(trials) = report {
                 let (secs, figures) = ganlab::bench::report_timing(trials, 5000)?;
                 println!("report of {trials} trials x 5000 steps: {secs:.2} s ({figures} figures)");

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use toml::Value;
 
 use crate::spec::{Study, TrialConfig};
+use crate::store::lock::StudyLock;
 use crate::store::{self, Status, TrialDir, TrialRow, TrialStatus};
 
 /// How to run a study.
@@ -110,9 +111,18 @@ pub fn rebuild_trials_csv(study: &Study, out: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// Runs every trial of `study` that is not already finished under `opts.out`.
-pub fn run(study: &Study, opts: &RunOptions) -> anyhow::Result<RunSummary> {
-    // Check the existing directory before writing anything.
+/// Opens the study folder `out` for one run: refuses a folder of the user's own files before
+/// anything is written into it, creates it, and takes its lock (held until it is dropped).
+pub fn open(out: &Path) -> anyhow::Result<StudyLock> {
+    store::lock::check_study_folder(out)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    StudyLock::acquire(out)
+}
+
+/// Runs every trial of `study` that is not already finished under `opts.out`, whose lock
+/// the caller holds (see [`open`]).
+pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Result<RunSummary> {
+    // Check the existing trials before writing anything.
     let mut todo: Vec<usize> = Vec::new();
     let mut changed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, t) in study.trials.iter().enumerate() {
@@ -151,8 +161,10 @@ pub fn run(study: &Study, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         );
     }
 
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("cannot create {}", opts.out.display()))?;
+    store::write_atomic(
+        &opts.out.join(store::lock::STUDY_MARKER),
+        b"This folder is a ganlab study: `ganlab run` writes its trials here.\n",
+    )?;
     let source = std::fs::read(&study.file)
         .with_context(|| format!("cannot read {}", study.file.display()))?;
     store::write_atomic(&opts.out.join("experiment.toml"), &source)?;

@@ -516,7 +516,12 @@ pub fn run_in_dir(
     status.ended_at = Some(crate::store::now());
     if let Err(e) = dir.write_status(&status) {
         status.status = Status::Failed;
-        status.error = Some(format!("cannot write status: {e:#}"));
+        let earlier = status
+            .error
+            .take()
+            .map(|m| format!("{m}; then "))
+            .unwrap_or_default();
+        status.error = Some(format!("{earlier}cannot write status: {e:#}"));
     }
     status
 }

@@ -12,7 +12,6 @@ use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::study::{assert_same_files, run_study, study_files, text};
 

@@ -61,6 +61,9 @@ pub struct Chart {
     pub categories: Option<Vec<String>>,
     /// Keep the origin inside the axes (eigenvalue planes).
     pub with_origin: bool,
+    /// A fixed y range instead of one fitted to the values (fractions: room above 1 keeps the
+    /// legend, drawn at the upper right, off the curves).
+    pub y_span: Option<(f64, f64)>,
     pub layers: Vec<Layer>,
 }
 
@@ -239,7 +242,7 @@ impl Chart {
             (lo - pad, hi + pad)
         };
         let (x0, x1) = span(&xs);
-        let (y0, y1) = span(&ys);
+        let (y0, y1) = self.y_span.unwrap_or_else(|| span(&ys));
         if self.categories.is_some() {
             ((-0.5, x1.max(0.5)), (y0, y1))
         } else {

@@ -64,61 +64,78 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
         fs::remove_dir_all(&staging)
             .with_context(|| format!("cannot remove {}", staging.display()))?;
     }
-    fs::create_dir_all(staging.join("trials"))
-        .with_context(|| format!("cannot create {}", staging.display()))?;
+    // Built in the staging folder; a failure (a full disk, say) removes it again.
+    let built = (|| -> anyhow::Result<_> {
+        fs::create_dir_all(staging.join("trials"))
+            .with_context(|| format!("cannot create {}", staging.display()))?;
+        fs::write(
+            staging.join(REPORT_MARKER),
+            "This folder is a ganlab report: `ganlab report` replaces it whole.\n",
+        )
+        .with_context(|| format!("cannot write {}", staging.join(REPORT_MARKER).display()))?;
 
-    // A swept key named like a summary column (`steps`, say) gets its own column name.
-    let swept_columns: Vec<String> = tables
-        .swept_keys
-        .iter()
-        .map(|k| summary::swept_column(k))
-        .collect();
-    let mut summary_df = summary::summary_frame(&swept_columns, &summaries)?;
-    write_csv(&staging.join("summary.csv"), &mut summary_df)?;
+        // A swept key named like a summary column (`steps`, say) gets its own column name.
+        let swept_columns: Vec<String> = tables
+            .swept_keys
+            .iter()
+            .map(|k| summary::swept_column(k))
+            .collect();
+        let mut summary_df = summary::summary_frame(&swept_columns, &summaries)?;
+        write_csv(&staging.join("summary.csv"), &mut summary_df)?;
 
-    // Group by each swept key, or by nothing (one row) when only seeds vary.
-    let mut keys: Vec<String> = swept_columns.clone();
-    if keys.is_empty() {
-        summary_df.with_column(Column::new(
-            "study".into(),
-            vec![tables.name.clone(); summary_df.height()],
-        ))?;
-        keys.push("study".into());
-    }
-    let mut comparisons = Vec::new();
-    let mut stems: Vec<String> = Vec::new();
-    for key in &keys {
-        let mut df = summary::compare(&summary_df, key)
-            .map_err(|e| anyhow::anyhow!("cannot compare the trials by `{key}`: {e}"))?;
-        // Keys that differ only in characters a file name cannot hold get numbered.
-        let mut stem = format!("compare-{}", file_stem(key));
-        if stems.contains(&stem) {
-            stem = format!("{stem}-{}", stems.len() + 1);
+        // Group by each swept key, or by nothing (one row) when only seeds vary.
+        let mut keys: Vec<String> = swept_columns.clone();
+        if keys.is_empty() {
+            summary_df.with_column(Column::new(
+                "study".into(),
+                vec![tables.name.clone(); summary_df.height()],
+            ))?;
+            keys.push("study".into());
         }
-        stems.push(stem.clone());
-        write_csv(&staging.join(format!("{stem}.csv")), &mut df)?;
-        let chart_file = comparison_figure(&staging, &stem, key, &summaries, &summary_df)?;
-        comparisons.push((key.clone(), stem, df, chart_file));
-    }
+        let mut comparisons = Vec::new();
+        let mut stems: Vec<String> = Vec::new();
+        for key in &keys {
+            let mut df = summary::compare(&summary_df, key)
+                .map_err(|e| anyhow::anyhow!("cannot compare the trials by `{key}`: {e}"))?;
+            // Keys that differ only in characters a file name cannot hold get numbered.
+            let mut stem = format!("compare-{}", file_stem(key));
+            if stems.contains(&stem) {
+                stem = format!("{stem}-{}", stems.len() + 1);
+            }
+            stems.push(stem.clone());
+            write_csv(&staging.join(format!("{stem}.csv")), &mut df)?;
+            let chart_file = comparison_figure(&staging, &stem, key, &summaries, &summary_df)?;
+            comparisons.push((key.clone(), stem, df, chart_file));
+        }
 
-    // Per-trial figures, trials in parallel; each trial's figures are independent files.
-    let per_trial: Vec<anyhow::Result<Vec<(String, String)>>> = tables
-        .trials
-        .par_iter()
-        .map(|t| {
-            let dir = staging.join("trials").join(&t.name);
-            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            trial_figures::draw(t, &dir)
-        })
-        .collect();
-    let mut trial_figs = Vec::new();
-    for r in per_trial {
-        trial_figs.push(r?);
-    }
+        // Per-trial figures, trials in parallel; each trial's figures are independent files.
+        let per_trial: Vec<anyhow::Result<Vec<(String, String)>>> = tables
+            .trials
+            .par_iter()
+            .map(|t| {
+                let dir = staging.join("trials").join(&t.name);
+                fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                trial_figures::draw(t, &dir)
+            })
+            .collect();
+        let mut trial_figs = Vec::new();
+        for r in per_trial {
+            trial_figs.push(r?);
+        }
 
-    let page = index_html(&tables, &summaries, &summary_df, &comparisons, &trial_figs);
-    fs::write(staging.join("index.html"), page)
-        .with_context(|| format!("cannot write {}", staging.join("index.html").display()))?;
+        let page = index_html(&tables, &summaries, &summary_df, &comparisons, &trial_figs);
+        fs::write(staging.join("index.html"), page)
+            .with_context(|| format!("cannot write {}", staging.join("index.html").display()))?;
+        Ok((comparisons, trial_figs))
+    })();
+    let (comparisons, trial_figs) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
 
     // Swap the new report in: the old one is moved aside first and removed last, so some
     // complete report is in place at every moment.
@@ -177,8 +194,11 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The file that marks a folder as a report ganlab made: only such a folder is ever replaced.
+pub const REPORT_MARKER: &str = ".ganlab-report";
+
 /// The report replaces its folder: refuse a folder that holds the study (or is inside it as
-/// something other than a report) and one that holds anything but an earlier report.
+/// something other than a report) and a non-empty one that ganlab did not make as a report.
 fn check_destination(study: &Path, to: &Path) -> anyhow::Result<()> {
     let abs = |p: &Path| std::path::absolute(p).map(|a| normalise(&a));
     let (s, t) = (abs(study)?, abs(to)?);
@@ -194,10 +214,11 @@ fn check_destination(study: &Path, to: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read {}", to.display()))?
             .next()
             .is_none();
-        if !empty && !to.join("index.html").is_file() {
+        if !empty && !to.join(REPORT_MARKER).is_file() {
             anyhow::bail!(
-                "{}: exists and is not a ganlab report (no index.html); the report replaces its \
-                 folder, so pick an empty or new one with --to",
+                "{}: exists and is not a ganlab report (no {REPORT_MARKER} in it, so ganlab did \
+                 not make it); the report replaces its whole folder, so pick an empty or new \
+                 one with --to",
                 to.display()
             );
         }

@@ -28,6 +28,38 @@ fn chart(title: &str, x: &str, y: &str, layers: Vec<Layer>) -> Chart {
     }
 }
 
+/// Modes covered and high-quality samples over training, both as fractions of one axis (the
+/// table records `high_quality` in percent), with room above 1 for the legend.
+fn mode_coverage_chart(modes: &DataFrame) -> Chart {
+    let frac: Vec<(f64, f64)> = match (
+        column(modes, "step"),
+        column(modes, "modes_covered"),
+        column(modes, "modes_total"),
+    ) {
+        (Ok(s), Ok(c), Ok(n)) => s
+            .iter()
+            .zip(c.iter().zip(&n))
+            .filter_map(|(s, (c, n))| Some((s.as_ref()?.to_owned(), c.as_ref()? / n.as_ref()?)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let high_quality = series(modes, "step", "high_quality")
+        .into_iter()
+        .map(|(s, percent)| (s, percent / 100.0))
+        .collect();
+    let mut c = chart(
+        "Mode coverage",
+        "step",
+        "fraction",
+        vec![
+            line("modes covered / modes", 0, frac),
+            line("high-quality samples / samples", 1, high_quality),
+        ],
+    );
+    c.y_span = Some((-0.02, 1.35));
+    c
+}
+
 /// Draws every figure the trial's tables allow into `dir`; returns (file stem, caption).
 pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -131,32 +163,8 @@ pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>
         }
     }
     if let Some(modes) = &t.modes {
-        let frac: Vec<(f64, f64)> = match (
-            column(modes, "step"),
-            column(modes, "modes_covered"),
-            column(modes, "modes_total"),
-        ) {
-            (Ok(s), Ok(c), Ok(n)) => s
-                .iter()
-                .zip(c.iter().zip(&n))
-                .filter_map(|(s, (c, n))| Some((s.as_ref()?.to_owned(), c.as_ref()? / n.as_ref()?)))
-                .collect(),
-            _ => Vec::new(),
-        };
         save(
-            vec![chart(
-                "Mode coverage",
-                "step",
-                "fraction",
-                vec![
-                    line("modes covered / modes", 0, frac),
-                    line(
-                        "high-quality samples",
-                        1,
-                        series(modes, "step", "high_quality"),
-                    ),
-                ],
-            )],
+            vec![mode_coverage_chart(modes)],
             "modes",
             "mode coverage over training",
         )?;
@@ -388,4 +396,34 @@ fn samples(s: &DataFrame) -> anyhow::Result<Vec<Chart>> {
             ..Default::default()
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_coverage_draws_both_curves_as_fractions_below_the_legend() {
+        let modes = df!(
+            "step" => [0.0, 100.0, 200.0],
+            "modes_covered" => [2.0, 6.0, 8.0],
+            "modes_total" => [8.0, 8.0, 8.0],
+            "high_quality" => [12.5, 80.0, 100.0],
+            "reverse_kl" => [1.0, 0.2, 0.0],
+        )
+        .unwrap();
+        let c = mode_coverage_chart(&modes);
+        let mut curves = Vec::new();
+        for l in &c.layers {
+            if let Layer::Line { points, .. } = l {
+                curves.push(points.iter().map(|p| p.1).collect::<Vec<_>>());
+            }
+        }
+        assert_eq!(curves, [vec![0.25, 0.75, 1.0], vec![0.125, 0.8, 1.0]]);
+        let (lo, hi) = c.y_span.unwrap();
+        assert!(
+            lo <= 0.0 && hi > 1.2,
+            "no room for the legend above 1: {hi}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub mod checkpoint;
+pub mod lock;
 pub mod npy;
 
 use anyhow::Context;
@@ -168,9 +169,9 @@ pub struct TrialStatus {
     pub finals: Vec<Figure>,
 }
 
-/// Now, as RFC 3339 in UTC (seconds).
+/// Now, as RFC 3339 in UTC (milliseconds).
 pub fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 /// This machine's host name ("unknown" where it cannot be read).
@@ -450,15 +451,23 @@ impl CsvSink {
     }
 }
 
-impl TrialSink for CsvSink {
-    fn metrics_header(&mut self, columns: &[String]) -> anyhow::Result<()> {
+impl CsvSink {
+    /// An error of a table's write, naming the file.
+    fn named(&self, table: &str, r: anyhow::Result<()>) -> anyhow::Result<()> {
+        r.with_context(|| {
+            let p = self.dir.join(format!("{table}.partial"));
+            format!("cannot write {}", p.display())
+        })
+    }
+
+    fn write_metrics_header(&mut self, columns: &[String]) -> anyhow::Result<()> {
         let mut w = writer(&self.dir.join("metrics.csv.partial"))?;
         w.write_record(columns)?;
         self.metrics = Some(w);
         Ok(())
     }
 
-    fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()> {
+    fn write_metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()> {
         let single = self.single;
         let w = self.metrics.as_mut().context("metrics row before header")?;
         let mut fields = Vec::with_capacity(row.len());
@@ -481,7 +490,7 @@ impl TrialSink for CsvSink {
         Ok(())
     }
 
-    fn modes_row(&mut self, step: u64, m: &ModeCoverage) -> anyhow::Result<()> {
+    fn write_modes_row(&mut self, step: u64, m: &ModeCoverage) -> anyhow::Result<()> {
         if self.modes.is_none() {
             let mut w = writer(&self.dir.join("modes.csv.partial"))?;
             w.write_record([
@@ -504,7 +513,7 @@ impl TrialSink for CsvSink {
         Ok(())
     }
 
-    fn eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {
+    fn write_eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {
         if self.eigen.is_none() {
             let mut w = writer(&self.dir.join("eigen.csv.partial"))?;
             w.write_record(["step", "matrix", "method", "index", "re", "im", "residual"])?;
@@ -546,18 +555,7 @@ impl TrialSink for CsvSink {
         Ok(())
     }
 
-    fn save_state(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
-        let tables = self.sync()?;
-        checkpoint::save(&self.dir, c, &tables)
-    }
-
-    fn checkpoint(&mut self, step: u64, params: &[f64]) -> anyhow::Result<()> {
-        let dir = self.dir.join("checkpoints");
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        npy::write(&dir.join(checkpoint_name(step)), params, &[params.len()])
-    }
-
-    fn samples_rows(&mut self, step: u64, real: bool, points: &[f64]) -> anyhow::Result<()> {
+    fn write_samples_rows(&mut self, step: u64, real: bool, points: &[f64]) -> anyhow::Result<()> {
         if self.samples.is_none() {
             let mut w = writer(&self.dir.join("samples.csv.partial"))?;
             w.write_record(["step", "real", "x0", "x1"])?;
@@ -574,6 +572,44 @@ impl TrialSink for CsvSink {
             ])?;
         }
         Ok(())
+    }
+}
+
+impl TrialSink for CsvSink {
+    fn metrics_header(&mut self, columns: &[String]) -> anyhow::Result<()> {
+        let r = self.write_metrics_header(columns);
+        self.named("metrics.csv", r)
+    }
+
+    fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()> {
+        let r = self.write_metrics_row(row);
+        self.named("metrics.csv", r)
+    }
+
+    fn modes_row(&mut self, step: u64, m: &ModeCoverage) -> anyhow::Result<()> {
+        let r = self.write_modes_row(step, m);
+        self.named("modes.csv", r)
+    }
+
+    fn eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {
+        let r = self.write_eigen_rows(step, r);
+        self.named("eigen.csv", r)
+    }
+
+    fn save_state(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
+        let tables = self.sync()?;
+        checkpoint::save(&self.dir, c, &tables)
+    }
+
+    fn checkpoint(&mut self, step: u64, params: &[f64]) -> anyhow::Result<()> {
+        let dir = self.dir.join("checkpoints");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        npy::write(&dir.join(checkpoint_name(step)), params, &[params.len()])
+    }
+
+    fn samples_rows(&mut self, step: u64, real: bool, points: &[f64]) -> anyhow::Result<()> {
+        let r = self.write_samples_rows(step, real, points);
+        self.named("samples.csv", r)
     }
 
     fn path_angle(&mut self, points: &[PathPoint]) -> anyhow::Result<()> {
