@@ -27,8 +27,36 @@ impl fmt::Display for ConfigError {
         if !self.key.is_empty() {
             write!(f, ": key `{}`", self.key)?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", shorten(&self.message))
     }
+}
+
+/// The message with every very long word (a 100,000-character value echoed back, say) cut to
+/// its start and its length, so an error stays readable.
+fn shorten(message: &str) -> String {
+    const LONGEST: usize = 80;
+    let mut out = String::with_capacity(message.len().min(4096));
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let n = word.chars().count();
+        if n > LONGEST {
+            out.extend(word.chars().take(60));
+            out.push_str(&format!("... ({n} characters)"));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in message.chars() {
+        if c.is_whitespace() {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 impl std::error::Error for ConfigError {}

@@ -15,6 +15,7 @@ pub mod data;
 pub mod error;
 pub mod fault;
 pub mod game;
+pub mod interrupt;
 pub mod nets;
 pub mod probe;
 pub mod record;

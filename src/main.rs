@@ -172,6 +172,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
                 restart,
             };
+            ganlab::interrupt::install()?;
             // Held until the report is written too.
             let lock = study::open(&out)?;
             if let Some(note) = &lock.took_over {
@@ -197,6 +198,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             for (name, err) in &s.failed {
                 eprintln!("failed: {name}: {err}");
             }
+            if s.interrupted + s.not_started > 0 {
+                eprintln!(
+                    "interrupted: {} trial(s) saved their state and {} did not start; run the \
+                     same command again to resume them",
+                    s.interrupted, s.not_started
+                );
+                return Ok(ExitCode::from(130));
+            }
             // The trials are recorded whatever happens to the report; `ganlab report` can
             // make it again.
             let report_dir = ganlab::report::default_dir(&out);
@@ -208,7 +217,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         r.figures,
                         out.display()
                     );
-                    true
+                    for (trial, why) in &r.unreadable {
+                        eprintln!("unreadable: {trial}: {why}");
+                    }
+                    r.unreadable.is_empty()
                 }
                 Err(e) if s.failed.is_empty() => {
                     eprintln!("error: the trials are recorded but the report failed: {e:#}");
@@ -235,6 +247,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 r.figures,
                 dir.display()
             );
+            for (trial, why) in &r.unreadable {
+                eprintln!("unreadable: {trial}: {why}");
+            }
+            if !r.unreadable.is_empty() {
+                eprintln!(
+                    "the report leaves out {} trial(s) whose tables cannot be read",
+                    r.unreadable.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
             if !r.unfinished.is_empty() {
                 println!(
                     "unfinished trial(s) ({}): {}",

@@ -36,6 +36,13 @@ impl SavedTrial {
         })?;
         let config: TrialConfig = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", cfg_path.display(), e.message()))?;
+        // As strictly as an experiment file: a hand-edited config.toml must not reach burn.
+        if let Err((key, msg)) = crate::spec::validate::check(&config) {
+            let line = crate::spec::line_of(&text, &key)
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            anyhow::bail!("{}{line}: key `{key}`: {msg}", cfg_path.display());
+        }
         let checkpoints = list_checkpoints(dir);
         if checkpoints.is_empty() {
             anyhow::bail!(
@@ -78,6 +85,14 @@ impl SavedTrial {
             anyhow::bail!(
                 "{}: holds shape {shape:?}, the trial's game has {n} parameters",
                 path.display()
+            );
+        }
+        if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+            anyhow::bail!(
+                "{}: parameter {i} is {} (the point is not finite): a diverged point has no \
+                 spectrum to probe",
+                path.display(),
+                p[i]
             );
         }
         Ok((*s, p))
@@ -129,6 +144,13 @@ impl SavedTrial {
     /// The path-angle profile from the checkpoint of `from` to that of `to`, written as
     /// `probes/path-FROM-TO/path_angle.csv`.
     pub fn write_path(&self, from: u64, to: u64, points: usize) -> anyhow::Result<PathBuf> {
+        if from == to {
+            anyhow::bail!(
+                "--path {from} {to}: a path from a checkpoint to itself has no direction; give \
+                 two different steps (there are: {:?})",
+                self.steps()
+            );
+        }
         let (_, a) = self.point(Some(from))?;
         let (_, b) = self.point(Some(to))?;
         let profile = path_angle(&self.setup.field, &a, &b, &alphas(points));

@@ -36,6 +36,10 @@ pub struct RunSummary {
     pub skipped: usize,
     pub done: usize,
     pub diverged: usize,
+    /// Trials stopped by SIGINT or SIGTERM with their state saved.
+    pub interrupted: usize,
+    /// Trials not started because a stop was asked for.
+    pub not_started: usize,
     pub failed: Vec<(String, String)>,
     /// Trials that continued from a checkpoint: (trial, step).
     pub resumed: Vec<(String, u64)>,
@@ -202,6 +206,9 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
     std::thread::scope(|scope| {
         for w in 0..workers {
             let worker = || loop {
+                if crate::interrupt::requested() {
+                    break;
+                }
                 let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     break;
                 };
@@ -232,6 +239,8 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
     })?;
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     outcomes.sort_by_key(|(i, _)| *i);
+    summary.not_started = todo.len() - outcomes.len();
+    summary.ran = outcomes.len();
     trial_bar.finish();
     step_bar.finish();
 
@@ -246,6 +255,7 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         match s.status {
             Status::Done => summary.done += 1,
             Status::Diverged => summary.diverged += 1,
+            Status::Interrupted => summary.interrupted += 1,
             _ => summary
                 .failed
                 .push((name.clone(), s.error.clone().unwrap_or_default())),

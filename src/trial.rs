@@ -89,6 +89,10 @@ pub enum Ending {
     Diverged {
         at_step: u64,
     },
+    /// A stop was asked for (see `interrupt`); the state after `at_step` steps is saved.
+    Interrupted {
+        at_step: u64,
+    },
 }
 
 /// A finished trial's summary.
@@ -328,6 +332,16 @@ pub fn run<B: GanBackend>(
     let mut ending = Ending::Done;
     let mut unreported = 0;
     for step in trainer.state.step..cfg.steps {
+        if crate::interrupt::requested() {
+            rec.wall_time_s = wall();
+            let c = Checkpoint {
+                trainer: trainer.state.save(trainer.setup()),
+                records: rec.clone(),
+            };
+            sink.save_state(&c)?;
+            ending = Ending::Interrupted { at_step: step };
+            break;
+        }
         if step % cfg.record.modes_every == 0 {
             if let Some(m) = record_coverage(&trainer, step, sink)? {
                 rec.last_modes = Some(m);
@@ -378,7 +392,7 @@ pub fn run<B: GanBackend>(
     progress(unreported);
     let steps_done = match ending {
         Ending::Done => cfg.steps,
-        Ending::Diverged { at_step } => at_step,
+        Ending::Diverged { at_step } | Ending::Interrupted { at_step } => at_step,
     };
     if ending == Ending::Done {
         let end_point = trainer.flat_parameters();
@@ -486,7 +500,11 @@ pub fn run_in_dir(
                 .unwrap_or_else(|| "unknown panic".into());
             anyhow::anyhow!("internal error: {msg}")
         })??;
-        sink.finish()?;
+        match outcome.ending {
+            // Its tables stay `.partial` for the run that resumes it.
+            Ending::Interrupted { .. } => drop(sink.sync()?),
+            _ => sink.finish()?,
+        }
         Ok::<_, anyhow::Error>(outcome)
     })();
     match result {
@@ -494,10 +512,11 @@ pub fn run_in_dir(
             status.status = match o.ending {
                 Ending::Done => Status::Done,
                 Ending::Diverged { .. } => Status::Diverged,
+                Ending::Interrupted { .. } => Status::Interrupted,
             };
             status.diverged_at = match o.ending {
                 Ending::Diverged { at_step } => Some(at_step),
-                Ending::Done => None,
+                _ => None,
             };
             status.steps = o.steps_done;
             status.wall_time_s = o.wall_time_s;

@@ -297,6 +297,9 @@ fn two_jobs_give_the_same_numbers_as_one() {
 fn a_diverging_trial_is_recorded_and_the_sweep_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let body = r#"
+[study]
+name = "div"
+
 [base]
 steps = 50
 generator = { kind = "mlp", width = 8 }
@@ -332,6 +335,12 @@ train = { batch = 16, diverge_above = 1e4, opt_d = { kind = "sgd", lr = 1e-3 }, 
 /// (what is wrong, file body, texts the message must contain)
 fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
     let csv_bad = write(dir, "bad.csv", "a,b\n1,2\n3,x\n");
+    let csv_headless = write(dir, "headless.csv", "1,2\n3,4\n");
+    let csv_empty = write(dir, "empty.csv", "a,b\n");
+    let csv_inf = write(dir, "inf.csv", "a,b\n1,inf\n");
+    let csv_ragged = write(dir, "ragged.csv", "a,b\n1,2\n3\n");
+    let folder = dir.join("a-folder");
+    fs::create_dir_all(&folder).unwrap();
     vec![
         (
             "toml syntax",
@@ -387,7 +396,86 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
                 "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
                 csv_bad.display()
             ),
-            vec!["base.data.path".into(), "not a number".into()],
+            vec![
+                "base.data.path".into(),
+                "bad.csv:3: column 2".into(),
+                "not a number".into(),
+            ],
+        ),
+        (
+            "a data file without a header row",
+            format!(
+                "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
+                csv_headless.display()
+            ),
+            vec![
+                "base.data.path".into(),
+                "headless.csv:1".into(),
+                "add a header row".into(),
+            ],
+        ),
+        (
+            "a data file with a header and no rows",
+            format!(
+                "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
+                csv_empty.display()
+            ),
+            vec![
+                "base.data.path".into(),
+                "empty.csv".into(),
+                "header but no rows".into(),
+            ],
+        ),
+        (
+            "a data file with an infinite value",
+            format!(
+                "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
+                csv_inf.display()
+            ),
+            vec![
+                "base.data.path".into(),
+                "inf.csv:2: column 2".into(),
+                "not finite".into(),
+            ],
+        ),
+        (
+            "a data file with a short row",
+            format!(
+                "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
+                csv_ragged.display()
+            ),
+            vec!["base.data.path".into(), "ragged.csv:3".into()],
+        ),
+        (
+            "a folder as the data file",
+            format!(
+                "[base]\ndata = {{ kind = \"csv\", path = \"{}\" }}\n",
+                folder.display()
+            ),
+            vec!["base.data.path".into(), "is a folder".into()],
+        ),
+        (
+            "an experiment file without a study name",
+            "[study]\ndescription = \"no name\"\n[base]\nsteps = 3\n".into(),
+            vec![
+                "key `study`".into(),
+                "needs a `[study]` table with `name`".into(),
+            ],
+        ),
+        (
+            "an empty experiment file",
+            String::new(),
+            vec!["needs a `[study]` table with `name`".into()],
+        ),
+        (
+            "a study name too long for a folder",
+            format!("[study]\nname = \"{}\"\n", "a".repeat(300)),
+            vec!["study.name".into(), "at most 200".into()],
+        ),
+        (
+            "a 100,000-character value",
+            format!("[base]\nsteps = \"{}\"\n", "x".repeat(100_000)),
+            vec!["base.steps".into(), "characters)".into()],
         ),
         (
             "unknown loss",
@@ -448,6 +536,304 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             "[study]\nname = \"../up\"\n".into(),
             vec!["study.name".into(), "letters, digits".into()],
         ),
+        (
+            "a trial too large for this machine's memory",
+            "[base]\ngenerator = { depth = 64, width = 65536 }\n".into(),
+            vec![
+                "base.generator.width".into(),
+                ":2".into(),
+                "GiB of memory".into(),
+            ],
+        ),
+        (
+            "a sweep of a million trials",
+            format!(
+                "[sweep]\nseed = [{}]\n\"train.batch\" = [{}]\n",
+                (0..1000)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (1..=1000)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            vec!["1000 x 1000".into(), "at most 100000".into()],
+        ),
+        (
+            "depth out of range",
+            "[base]\ngenerator = { depth = 65 }\n".into(),
+            vec!["base.generator.depth".into(), "[0, 64]".into()],
+        ),
+        (
+            "width zero",
+            "[base]\ndiscriminator = { width = 0 }\n".into(),
+            vec!["base.discriminator.width".into(), "[1, ".into()],
+        ),
+        (
+            "unknown activation",
+            "[base]\ngenerator = { activation = \"swish\" }\n".into(),
+            vec![
+                "base.generator".into(),
+                "unknown variant `swish`".into(),
+                "leaky_relu".into(),
+            ],
+        ),
+        (
+            "unknown generator kind",
+            "[base]\ngenerator = { kind = \"transformer\" }\n".into(),
+            vec![
+                "base.generator".into(),
+                "unknown variant `transformer`".into(),
+            ],
+        ),
+        (
+            "unknown discriminator kind",
+            "[base]\ndiscriminator = { kind = \"dcgan9\" }\n".into(),
+            vec![
+                "base.discriminator".into(),
+                "unknown variant `dcgan9`".into(),
+            ],
+        ),
+        (
+            "unknown optimiser",
+            "[base.train]\nopt_g = { kind = \"lbfgs\" }\n".into(),
+            vec![
+                "base.train.opt_g".into(),
+                "unknown variant `lbfgs`".into(),
+                "adam".into(),
+            ],
+        ),
+        (
+            "adam beta2 of one",
+            "[base.train]\nopt_g = { kind = \"adam\", beta2 = 1.0 }\n".into(),
+            vec!["base.train.opt_g.beta2".into(), "[0, 1)".into()],
+        ),
+        (
+            "rmsprop alpha negative",
+            "[base.train]\nopt_d = { kind = \"rmsprop\", alpha = -0.5 }\n".into(),
+            vec!["base.train.opt_d.alpha".into(), "[0, 1)".into()],
+        ),
+        (
+            "adam eps zero",
+            "[base.train]\nopt_d = { kind = \"adam\", eps = 0.0 }\n".into(),
+            vec!["base.train.opt_d.eps".into(), "> 0".into()],
+        ),
+        (
+            "zero critic updates",
+            "[base]\ntrain = { n_critic = 0 }\n".into(),
+            vec!["base.train.n_critic".into(), "[1, 1000]".into()],
+        ),
+        (
+            "negative divergence limit",
+            "[base]\ntrain = { diverge_above = -1.0 }\n".into(),
+            vec!["base.train.diverge_above".into(), "> 0".into()],
+        ),
+        (
+            "zero latent dimension",
+            "[base]\nlatent = { dim = 0 }\n".into(),
+            vec!["base.latent.dim".into(), "[1, 4096]".into()],
+        ),
+        (
+            "unknown latent prior",
+            "[base]\nlatent = { prior = \"cauchy\" }\n".into(),
+            vec![
+                "base.latent.prior".into(),
+                "unknown variant `cauchy`".into(),
+            ],
+        ),
+        (
+            "unknown precision",
+            "[base]\nprecision = \"f16\"\n".into(),
+            vec![
+                "base.precision".into(),
+                ":2".into(),
+                "unknown variant `f16`".into(),
+            ],
+        ),
+        (
+            "unknown backend",
+            "[base]\nbackend = \"tpu\"\n".into(),
+            vec!["base.backend".into(), "unknown variant `tpu`".into()],
+        ),
+        (
+            "zero record interval",
+            "[base]\nrecord = { every = 0 }\n".into(),
+            vec!["base.record.every".into(), ">= 1".into()],
+        ),
+        (
+            "zero mode-coverage interval",
+            "[base]\nrecord = { modes_every = 0 }\n".into(),
+            vec!["base.record.modes_every".into(), ">= 1".into()],
+        ),
+        (
+            "zero evaluation samples",
+            "[base]\nrecord = { eval_samples = 0 }\n".into(),
+            vec!["base.record.eval_samples".into()],
+        ),
+        (
+            "negative checkpoint minutes",
+            "[base]\nrecord = { checkpoint_minutes = -1.0 }\n".into(),
+            vec!["base.record.checkpoint_minutes".into(), ">= 0".into()],
+        ),
+        (
+            "zero probe batch",
+            "[base]\nprobe = { every = 5, batch = 0 }\n".into(),
+            vec!["base.probe.batch".into()],
+        ),
+        (
+            "a Krylov basis of one vector",
+            "[base]\nprobe = { every = 5, max_krylov = 1 }\n".into(),
+            vec!["base.probe.max_krylov".into(), "[2, ".into()],
+        ),
+        (
+            "unknown probe target",
+            "[base]\nprobe = { which = \"smallest_magnitude\" }\n".into(),
+            vec!["base.probe.which".into(), "unknown variant".into()],
+        ),
+        (
+            "unknown probe product",
+            "[base]\nprobe = { product = \"symbolic\" }\n".into(),
+            vec!["base.probe.product".into(), "unknown variant".into()],
+        ),
+        (
+            "a dense probe too large",
+            "[base]\nprobe = { max_dense = 30000 }\n".into(),
+            vec!["base.probe.max_dense".into(), "20000".into()],
+        ),
+        (
+            "a ring without modes",
+            "[base]\ndata = { kind = \"ring\", modes = 0 }\n".into(),
+            vec!["base.data.modes".into()],
+        ),
+        (
+            "a ring of zero spread",
+            "[base]\ndata = { kind = \"ring\", std = 0.0 }\n".into(),
+            vec!["base.data.std".into(), "> 0".into()],
+        ),
+        (
+            "a grid too large",
+            "[base]\ndata = { kind = \"grid\", side = 101 }\n".into(),
+            vec!["base.data.side".into(), "[1, 100]".into()],
+        ),
+        (
+            "a mixture of negative spread",
+            "[base]\ndata = { kind = \"mixture1d\", spread = -1.0 }\n".into(),
+            vec!["base.data.spread".into(), ">= 0".into()],
+        ),
+        (
+            "an unknown regression function",
+            "[base]\ndata = { kind = \"regression\", function = \"tan\" }\n".into(),
+            vec!["base.data".into(), "unknown variant `tan`".into()],
+        ),
+        (
+            "a swiss roll of scale zero",
+            "[base]\ndata = { kind = \"swiss_roll\", scale = 0.0 }\n".into(),
+            vec!["base.data.scale".into(), "> 0".into()],
+        ),
+        (
+            "an infinite Dirac point",
+            "[base]\ndata = { kind = \"dirac\", at = inf }\n".into(),
+            vec!["base.data.at".into(), "finite".into()],
+        ),
+        (
+            "an unknown data kind",
+            "[base]\ndata = { kind = \"imagenet\" }\n".into(),
+            vec!["base.data".into(), "unknown variant `imagenet`".into()],
+        ),
+        (
+            "an unknown regulariser",
+            "[base]\nobjective = { regulariser = \"r3\" }\n".into(),
+            vec![
+                "base.objective.regulariser".into(),
+                "unknown variant `r3`".into(),
+            ],
+        ),
+        (
+            "a negative penalty weight",
+            "[base]\nobjective = { reg_weight = -1.0 }\n".into(),
+            vec!["base.objective.reg_weight".into(), ">= 0".into()],
+        ),
+        (
+            "an unknown study key",
+            "[study]\nname = \"s\"\nowner = \"me\"\n".into(),
+            vec![
+                "study.owner".into(),
+                ":3".into(),
+                "allowed: `name`, `description`".into(),
+            ],
+        ),
+        (
+            "a description that is not text",
+            "[study]\nname = \"s\"\ndescription = 3\n".into(),
+            vec!["study.description".into(), "string".into()],
+        ),
+        (
+            "a base that is not a table",
+            "base = 3\n".into(),
+            vec!["key `base`".into(), "must be a table".into()],
+        ),
+        (
+            "a sweep that is not a table",
+            "sweep = 3\n".into(),
+            vec!["key `sweep`".into()],
+        ),
+        (
+            "a sweep key with an empty part",
+            "[sweep]\n\"train..batch\" = [1]\n".into(),
+            vec!["sweep.\"train..batch\"".into(), "dotted path".into()],
+        ),
+        (
+            "a sweep key through a value",
+            "[base]\nsteps = 3\n[sweep]\n\"steps.x\" = [1]\n".into(),
+            vec!["sweep.\"steps.x\"".into(), "is not a table".into()],
+        ),
+        (
+            "too many steps",
+            "[base]\nsteps = 2000000000\n".into(),
+            vec!["base.steps".into(), "[1, 1000000000]".into()],
+        ),
+        (
+            "a negative seed",
+            "[base]\nseed = -1\n".into(),
+            vec!["base.seed".into(), "invalid value".into()],
+        ),
+        (
+            "a swept value of the wrong type",
+            "[sweep]\n\"train.batch\" = [\"large\"]\n".into(),
+            vec!["sweep.\"train.batch\"".into(), "invalid type".into()],
+        ),
+        (
+            "a sweep of unknown losses",
+            "[sweep]\n\"objective.loss\" = [\"minimax\", \"wgan_xx\"]\n".into(),
+            vec![
+                "sweep.\"objective.loss\"".into(),
+                "unknown variant `wgan_xx`".into(),
+            ],
+        ),
+        (
+            "a tagged section that is not a table",
+            "[base]\ngenerator = \"mlp\"\n".into(),
+            vec!["base.generator".into()],
+        ),
+        (
+            "a wrong type inside a section chosen by kind",
+            "[base.train]\nopt_d = { kind = \"adam\", lr = \"fast\" }\n".into(),
+            vec![
+                "base.train.opt_d.lr".into(),
+                ":2".into(),
+                "invalid type".into(),
+            ],
+        ),
+        (
+            "a misspelt key swept under a tagged section",
+            "[base.train.opt_d]\nkind = \"adam\"\n[sweep]\n\"train.opt_d.lrr\" = [1e-3]\n".into(),
+            vec![
+                "sweep.\"train.opt_d.lrr\"".into(),
+                ":4".into(),
+                "unknown field `lrr`".into(),
+            ],
+        ),
     ]
 }
 
@@ -455,6 +841,12 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
 fn bad_experiment_files_fail_with_a_message_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     for (i, (what, body, wants)) in bad_files(tmp.path()).into_iter().enumerate() {
+        // Every file names its study (at its end, so the lines the messages cite stay put),
+        // except those whose fault is in the `[study]` table.
+        let body = match body.contains("[study]") || body.is_empty() {
+            true => body,
+            false => format!("{body}\n[study]\nname = \"bad{i}\"\n"),
+        };
         let file = write(tmp.path(), &format!("bad{i}.toml"), &body);
         let out = tmp.path().join(format!("out{i}"));
         for cmd in ["validate", "run"] {
@@ -476,6 +868,11 @@ fn bad_experiment_files_fail_with_a_message_and_write_nothing() {
                 );
             }
             assert!(!msg.contains("panicked"), "{what}: {msg}");
+            assert!(
+                msg.len() < 3000,
+                "{what}: {} characters of message",
+                msg.len()
+            );
             assert!(!out.exists(), "{what}: output was written");
         }
     }

@@ -372,7 +372,8 @@ fn reporting_a_folder_that_is_no_study_fails_with_a_message() {
     assert!(err.contains("no trials.csv here"), "{err}");
     assert!(!tmp.path().join("r").exists());
 
-    // A table that is not numeric names its file.
+    // A table that is not numeric names its file and line; its trial is reported unreadable
+    // and the report of the others is made (exit code 1).
     let study = tmp.path().join("study");
     handmade_study(&study);
     put(
@@ -380,8 +381,87 @@ fn reporting_a_folder_that_is_no_study_fails_with_a_message() {
         "step,loss_g\n0,abc\n",
     );
     let o = report(&study, &tmp.path().join("r"));
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("000-minimax-0/metrics.csv"), "{err}");
-    assert!(!tmp.path().join("r").exists(), "no half-written report");
+    assert!(err.contains("000-minimax-0/metrics.csv:2: column `loss_g`"), "{err}");
+    assert!(tmp.path().join("r/index.html").exists());
+}
+
+#[test]
+fn the_same_tables_give_the_same_summary_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    // Long tables, so that polars reads them in several chunks.
+    ganlab::bench::write_synthetic_study(&study, 6, 40_000).unwrap();
+    let mut seen: Option<Vec<(String, Vec<u8>)>> = None;
+    for i in 0..3 {
+        let to = tmp.path().join(format!("report{i}"));
+        let o = report(&study, &to);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&to)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        assert!(files.iter().any(|f| f.0 == "summary.csv"));
+        match &seen {
+            None => seen = Some(files),
+            Some(first) => assert!(first == &files, "report {i} differs from the first"),
+        }
+    }
+}
+
+#[test]
+fn an_unreadable_table_is_named_by_file_and_line_and_the_other_trials_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    handmade_study(&study);
+    // Trial 0: its final metrics.csv cut in the middle of a line. Trial 1: a word where a
+    // number belongs.
+    let m0 = study.join("000-minimax-0/metrics.csv");
+    let text = fs::read_to_string(&m0).unwrap();
+    fs::write(&m0, &text[..text.len() - 7]).unwrap();
+    let m1 = study.join("001-minimax-1/metrics.csv");
+    let text = fs::read_to_string(&m1).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut f: Vec<&str> = lines[4].split(',').collect();
+    f[2] = "oops";
+    lines[4] = f.join(",");
+    fs::write(&m1, lines.join("\n") + "\n").unwrap();
+
+    let to = tmp.path().join("report");
+    let o = report(&study, &to);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("000-minimax-0/metrics.csv:11: the last line is cut short"),
+        "{err}"
+    );
+    assert!(
+        err.contains("001-minimax-1/metrics.csv:5: column `loss_d`: `oops`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("infer_schema"),
+        "{err}"
+    );
+    let s = read_csv(&to.join("summary.csv"));
+    let outcome = |trial: &str| {
+        let r = (0..s.height())
+            .find(|&r| str_at(&s, "trial", r) == trial)
+            .unwrap();
+        str_at(&s, "outcome", r)
+    };
+    assert_eq!(outcome("000-minimax-0"), "unreadable");
+    assert_eq!(outcome("001-minimax-1"), "unreadable");
+    assert_eq!(outcome("002-wgan-0"), "diverged");
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+    assert!(html.contains("the last line is cut short"));
 }

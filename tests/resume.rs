@@ -284,3 +284,64 @@ fn status_files_carry_provenance_and_trials_csv_comes_from_them() {
     assert!(csv.contains("12345.5"), "{csv}");
     assert_eq!(csv.matches(",done,").count(), 2, "{csv}");
 }
+
+#[test]
+fn sigint_and_sigterm_stop_the_trials_with_their_state_and_a_rerun_resumes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("long.toml");
+    fs::write(
+        &file,
+        STUDY
+            .replace("steps = 150", "steps = 1500")
+            .replace("checkpoint_every = 40", "checkpoint_every = 0")
+            .replace("probe = { every = 50", "probe = { every = 1000"),
+    )
+    .unwrap();
+    let want = reference(tmp.path(), &file);
+    for signal in ["INT", "TERM"] {
+        let out = tmp.path().join(signal);
+        let child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(["--quiet", "--jobs", "1"])
+            .env_remove("GANLAB_FAULT")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Some way into the first trial.
+        let metrics = out.join("000-simultaneous/metrics.csv.partial");
+        let start = std::time::Instant::now();
+        while fs::metadata(&metrics).map_or(0, |m| m.len()) < 20_000 {
+            assert!(start.elapsed().as_secs() < 120, "the run made no progress");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let kill = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let o = child.wait_with_output().unwrap();
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(130), "SIG{signal}: {msg}");
+        assert!(
+            msg.contains("interrupted: 1 trial(s) saved their state and 1 did not start"),
+            "{msg}"
+        );
+        let status = status_of(&out, "000-simultaneous");
+        assert!(status.contains("status = \"interrupted\""), "{status}");
+        assert!(metrics.exists(), "the tables stay partial for the resume");
+        let o = run_study(&file, &out, &["--jobs", "1"], &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("resumed: 000-simultaneous"),
+            "{}",
+            text(&o)
+        );
+        assert_same_files(&want, &study_files(&out));
+    }
+}

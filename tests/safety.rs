@@ -208,3 +208,55 @@ fn report_never_replaces_a_folder_it_did_not_make() {
     }
     assert!(own.join(".ganlab-report").is_file());
 }
+
+#[test]
+fn probe_refuses_a_non_finite_checkpoint_an_empty_path_and_a_bad_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("probed.toml");
+    fs::write(
+        &file,
+        "[study]\nname = \"p\"\n[base]\nsteps = 6\ndata = { kind = \"dirac\" }\n\
+         generator = { kind = \"dirac\" }\ndiscriminator = { kind = \"linear\" }\n\
+         train = { batch = 4 }\nrecord = { checkpoint_every = 3 }\nprobe = { every = 3, batch = 4 }\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    assert!(run_study(&file, &out, &[], &[]).status.success());
+    let trial = out.join("000");
+    let t = trial.to_str().unwrap();
+
+    let nan = trial.join("checkpoints/step-000000003.npy");
+    ganlab::store::npy::write(&nan, &[f64::NAN, 0.5], &[2]).unwrap();
+    let o = ganlab_env(&["probe", t, "--step", "3"], &[]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("step-000000003.npy") && msg.contains("not finite"),
+        "{msg}"
+    );
+
+    let o = ganlab_env(&["probe", t, "--path", "6", "6"], &[]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("no direction"), "{msg}");
+    assert!(!trial.join("probes/path-6-6").exists());
+
+    let config = trial.join("config.toml");
+    let text0 = fs::read_to_string(&config).unwrap();
+    let at = text0.find("[train]").unwrap();
+    let edited = format!(
+        "{}{}",
+        &text0[..at],
+        text0[at..].replacen("batch = 4", "batch = 0", 1)
+    );
+    assert_ne!(edited, text0);
+    fs::write(&config, edited).unwrap();
+    let o = ganlab_env(&["probe", t, "--step", "6"], &[]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("config.toml") && msg.contains("train.batch"),
+        "{msg}"
+    );
+    assert!(!msg.contains("panicked"), "{msg}");
+}

@@ -30,6 +30,8 @@ pub struct ReportOutcome {
     pub dir: PathBuf,
     pub trials: usize,
     pub unfinished: Vec<String>,
+    /// Trials with a table that cannot be read: (trial, which file and line, and why).
+    pub unreadable: Vec<(String, String)>,
     pub figures: usize,
     pub parquet: Vec<PathBuf>,
 }
@@ -161,6 +163,12 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
     Ok(ReportOutcome {
         dir: to.to_path_buf(),
         trials: tables.trials.len(),
+        unreadable: tables
+            .trials
+            .iter()
+            .filter(|t| t.status == "unreadable")
+            .map(|t| (t.name.clone(), t.error.clone().unwrap_or_default()))
+            .collect(),
         unfinished: summaries
             .iter()
             .filter(|s| s.outcome == "unfinished")

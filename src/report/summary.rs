@@ -6,7 +6,7 @@ use polars::prelude::*;
 use super::tables::{StudyTables, TrialTables};
 
 /// Outcomes, in the order the comparison tables list them.
-pub const OUTCOMES: [&str; 7] = [
+pub const OUTCOMES: [&str; 8] = [
     "converged",
     "oscillating",
     "trained",
@@ -14,6 +14,7 @@ pub const OUTCOMES: [&str; 7] = [
     "diverged",
     "failed",
     "unfinished",
+    "unreadable",
 ];
 
 /// A distance or gradient norm that ends below this fraction of its start has converged.
@@ -121,6 +122,30 @@ fn last_finite(c: &Float64Chunked) -> Option<f64> {
     c.iter().flatten().filter(|x| x.is_finite()).last()
 }
 
+/// The mean of the non-null values, summed in row order: polars' own reductions sum chunk by
+/// chunk, and a CSV read in parallel splits its chunks differently from run to run, which
+/// changed the last digits of the summary between two reports of the same tables.
+fn mean_in_order(c: &Float64Chunked) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for v in c.iter().flatten() {
+        sum += v;
+        n += 1;
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// The sample standard deviation (n - 1) of the non-null values, in row order (see
+/// [`mean_in_order`]).
+fn std_in_order(c: &Float64Chunked) -> Option<f64> {
+    let mean = mean_in_order(c)?;
+    let (mut sq, mut n) = (0.0, 0usize);
+    for v in c.iter().flatten() {
+        sq += (v - mean) * (v - mean);
+        n += 1;
+    }
+    (n > 1).then(|| (sq / (n - 1) as f64).sqrt())
+}
+
 /// Computes the figures of one trial from its tables.
 pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
     let mut figures: Vec<Option<f64>> = vec![None; FIGURES.len()];
@@ -144,11 +169,14 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
         // Head and tail windows: the first and last tenth of the recorded rows.
         let k = (m.height() / 10).max(1);
         if let Some(d) = f64s(m, "loss_d") {
-            set("loss_d_tail_std", d.tail(Some(k)).std(1));
+            set("loss_d_tail_std", std_in_order(&d.tail(Some(k))));
         }
         if let (Some(g), Some(d)) = (f64s(m, "grad_norm_g"), f64s(m, "grad_norm_d")) {
             let total = g + d;
-            let ratio = match (total.tail(Some(k)).mean(), total.head(Some(k)).mean()) {
+            let ratio = match (
+                mean_in_order(&total.tail(Some(k))),
+                mean_in_order(&total.head(Some(k))),
+            ) {
                 (Some(a), Some(b)) if b > 0.0 => Some(a / b),
                 _ => None,
             };
@@ -210,6 +238,7 @@ pub fn outcome_of(t: &TrialTables, get: &dyn Fn(&str) -> Option<f64>) -> &'stati
     match t.status.as_str() {
         "diverged" => return "diverged",
         "failed" => return "failed",
+        "unreadable" => return "unreadable",
         "done" => {}
         _ => return "unfinished",
     }
@@ -297,7 +326,7 @@ pub fn compare(summary: &DataFrame, key: &str) -> PolarsResult<DataFrame> {
             columns.push(g.column(f)?.f64()?.clone());
         }
         for (j, c) in columns.iter().enumerate() {
-            stats[3 * j].push(c.mean());
+            stats[3 * j].push(mean_in_order(c));
             stats[3 * j + 1].push(c.min());
             stats[3 * j + 2].push(c.max());
         }

@@ -20,7 +20,8 @@ pub struct TrialTables {
     /// Swept values as `trials.csv` holds them, in the study's key order.
     pub swept: Vec<String>,
     pub seed: String,
-    /// done, diverged, failed, running, or missing (listed but never started).
+    /// done, diverged, failed, running, interrupted, missing (listed but never started), or
+    /// unreadable (a table of it cannot be read; `error` says which and where).
     pub status: String,
     pub steps: Option<u64>,
     pub diverged_at: Option<u64>,
@@ -154,6 +155,7 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
         }
     }
     let mut partial = false;
+    let mut unreadable: Option<String> = None;
     let mut table = |name: &str, text_columns: &[&str]| -> anyhow::Result<Option<DataFrame>> {
         let (path, is_partial) = match find_table(dir, name) {
             Some(found) => found,
@@ -168,12 +170,25 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
             other => other.map(Some),
         }
     };
-    t.metrics = table("metrics.csv", &[])?;
-    t.modes = table("modes.csv", &[])?;
-    t.eigen = table("eigen.csv", &["matrix", "method"])?;
-    t.path_angle = table("path_angle.csv", &[])?;
-    t.samples = table("samples.csv", &[])?;
+    // A table that cannot be read marks its trial unreadable; the others are reported.
+    let mut read = |name: &str, text_columns: &[&str]| match table(name, text_columns) {
+        Ok(df) => df,
+        Err(e) => {
+            unreadable.get_or_insert_with(|| format!("{e:#}"));
+            None
+        }
+    };
+    t.metrics = read("metrics.csv", &[]);
+    t.modes = read("modes.csv", &[]);
+    t.eigen = read("eigen.csv", &["matrix", "method"]);
+    t.path_angle = read("path_angle.csv", &[]);
+    t.samples = read("samples.csv", &[]);
     t.partial = partial;
+    if let Some(e) = unreadable {
+        t.status = "unreadable".into();
+        t.error = Some(e);
+        (t.metrics, t.modes, t.eigen, t.path_angle, t.samples) = (None, None, None, None, None);
+    }
     Ok(())
 }
 
@@ -186,13 +201,48 @@ fn find_table(dir: &Path, name: &str) -> Option<(PathBuf, bool)> {
     partial.is_file().then_some((partial, true))
 }
 
+/// The first line of a table that is not a row of `columns` fields with a number in each
+/// numeric column, as "FILE:LINE: what is wrong".
+fn first_bad_line(path: &Path, bytes: &[u8], header: &[&str], text_columns: &[&str]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != header.len() {
+            return format!(
+                "{}:{}: {} fields where the header has {}",
+                path.display(),
+                i + 1,
+                fields.len(),
+                header.len()
+            );
+        }
+        for (f, c) in fields.iter().zip(header) {
+            if !text_columns.contains(c) && !f.is_empty() && f.parse::<f64>().is_err() {
+                return format!(
+                    "{}:{}: column `{c}`: `{f}` is not a number",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+    format!("{}: not a table ganlab can read", path.display())
+}
+
 /// Reads a recorded table: every column f64 (`NaN` and `inf` as written) but `text_columns`.
-/// A partial table loses its last line if that line is unfinished.
+/// A partial table loses its last line if that line is unfinished; a table under its final
+/// name must end with a whole line (one cut short was truncated, and is refused).
 pub fn read_csv(path: &Path, partial: bool, text_columns: &[&str]) -> anyhow::Result<DataFrame> {
     let mut bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if partial {
         let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         bytes.truncate(keep);
+    } else if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow::bail!(
+            "{}:{lines}: the last line is cut short (the table was truncated)",
+            path.display()
+        );
     }
     let header_end = bytes
         .iter()
@@ -215,12 +265,23 @@ pub fn read_csv(path: &Path, partial: bool, text_columns: &[&str]) -> anyhow::Re
             Field::new(c.into(), dtype)
         })
         .collect();
+    let columns: Vec<&str> = header.split(',').collect();
+    // Rows of the wrong length would be read as missing values: they are refused instead.
+    let text = String::from_utf8_lossy(&bytes);
+    if text
+        .lines()
+        .skip(1)
+        .any(|l| l.split(',').count() != columns.len())
+    {
+        anyhow::bail!("{}", first_bad_line(path, &bytes, &columns, text_columns));
+    }
+    let diagnosis = || first_bad_line(path, &bytes, &columns, text_columns);
     CsvReadOptions::default()
         .with_has_header(true)
         .with_schema(Some(Arc::new(schema)))
-        .into_reader_with_file_handle(Cursor::new(bytes))
+        .into_reader_with_file_handle(Cursor::new(bytes.clone()))
         .finish()
-        .map_err(|e| anyhow::anyhow!("{}: not a table ganlab can read: {e}", path.display()))
+        .map_err(|_| anyhow::anyhow!("{}", diagnosis()))
 }
 
 /// The finite values of a numeric column paired with the `step` column, in row order.

@@ -175,7 +175,10 @@ mod tests {
                     ("generator.kind", "dirac") | ("discriminator.kind", "linear") => "",
                     _ => "",
                 };
-                let text = format!("[sweep]\n\"{}\" = [\"{}\"]\n{extra}", s.key, name);
+                let text = format!(
+                    "[sweep]\n\"{}\" = [\"{}\"]\n{extra}\n[study]\nname = \"list\"\n",
+                    s.key, name
+                );
                 if let Err(e) = parse(&text, Path::new("list.toml")) {
                     panic!("{} = {name}: {e}", s.key);
                 }

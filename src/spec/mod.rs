@@ -17,7 +17,8 @@
 
 pub mod catalogue;
 pub mod config;
-mod validate;
+pub mod memory;
+pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -26,10 +27,13 @@ use toml::{Table, Value};
 
 use crate::error::ConfigError;
 
+/// The most trials one experiment file may expand to.
+pub const MAX_TRIALS: usize = 100_000;
+
 /// A whole study, expanded and validated.
 #[derive(Debug, Clone)]
 pub struct Study {
-    /// Name of the study (from `[study] name`, else the file stem).
+    /// Name of the study (`[study] name`; required).
     pub name: String,
     pub description: String,
     /// The experiment file it came from.
@@ -84,7 +88,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
         }
     }
 
-    let (name, description) = study_meta(root.get("study"), path).map_err(|(k, m)| err(&k, m))?;
+    let (name, description) = study_meta(root.get("study")).map_err(|(k, m)| err(&k, m))?;
     let base = match root.get("base") {
         None => Table::new(),
         Some(Value::Table(t)) => t.clone(),
@@ -102,6 +106,23 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
 
     let axes = sweep_axes(root.get("sweep")).map_err(|(k, m)| err(&k, m))?;
     let swept_keys: Vec<String> = axes.iter().map(|(k, _)| k.clone()).collect();
+    // The grid is counted before it is built: a sweep too large to run is refused at once.
+    let sizes: Vec<usize> = axes.iter().map(|(_, v)| v.len()).collect();
+    let count = sizes
+        .iter()
+        .try_fold(1usize, |n, &k| n.checked_mul(k))
+        .filter(|&n| n <= MAX_TRIALS);
+    if count.is_none() {
+        let product: Vec<String> = sizes.iter().map(usize::to_string).collect();
+        return Err(err(
+            "sweep",
+            format!(
+                "the sweep expands to {} trials; a study holds at most {MAX_TRIALS}: split it \
+                 into several experiment files",
+                product.join(" x ")
+            ),
+        ));
+    }
 
     let mut trials = Vec::new();
     for (index, point) in grid(&axes).into_iter().enumerate() {
@@ -110,9 +131,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
             set_path(&mut table, key, value.clone())
                 .map_err(|m| err(&format!("sweep.\"{key}\""), m))?;
         }
+        // The swept key an error at `k` comes from: `k` itself or a key above it, or one
+        // below it (an unknown key under a tagged section is reported at the section).
         let blame = |k: &str| match swept_keys
             .iter()
-            .find(|s| k == *s || k.starts_with(&format!("{s}.")))
+            .find(|s| k == *s || k.starts_with(&format!("{s}.")) || s.starts_with(&format!("{k}.")))
         {
             Some(s) => format!("sweep.\"{s}\""),
             None => format!("base.{k}"),
@@ -139,14 +162,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
     })
 }
 
-fn study_meta(value: Option<&Value>, path: &Path) -> Result<(String, String), (String, String)> {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("study")
-        .to_string();
+fn study_meta(value: Option<&Value>) -> Result<(String, String), (String, String)> {
+    let needs = "an experiment file needs a `[study]` table with `name`, the study's folder name \
+                 (for example `[study]` then `name = \"week3-wgan\"`)";
     let Some(value) = value else {
-        return Ok((stem, String::new()));
+        return Err(("study".into(), needs.into()));
     };
     let Value::Table(t) = value else {
         return Err((
@@ -163,12 +183,15 @@ fn study_meta(value: Option<&Value>, path: &Path) -> Result<(String, String), (S
         }
     }
     let name = match t.get("name") {
-        None => stem,
+        None => return Err(("study".into(), needs.into())),
         Some(Value::String(s)) if is_safe_name(s) => s.clone(),
         Some(_) => {
             return Err((
                 "study.name".into(),
-                "must be a non-empty string of letters, digits, `_`, `-` or `.`".into(),
+                format!(
+                    "must be a non-empty string of at most {MAX_NAME} letters, digits, `_`, `-` \
+                     or `.`"
+                ),
             ))
         }
     };
@@ -180,8 +203,13 @@ fn study_meta(value: Option<&Value>, path: &Path) -> Result<(String, String), (S
     Ok((name, description))
 }
 
+/// Longest study name: a folder name must stay under the file systems' 255 bytes with room
+/// for `.partial` and `.old` suffixes.
+const MAX_NAME: usize = 200;
+
 fn is_safe_name(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= MAX_NAME
         && !s.starts_with('.')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -226,14 +254,54 @@ fn fill_default_kinds(table: &mut Table) {
 fn deserialize(table: &Table) -> Result<TrialConfig, (String, String)> {
     let mut table = table.clone();
     fill_default_kinds(&mut table);
-    serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+    serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
+        let path = match inner_key(&table, &path) {
+            Some(inner) => format!("{path}.{inner}"),
+            None => path,
+        };
         (
             path,
             e.inner().to_string().replace('\n', " ").trim().to_string(),
         )
     })
+}
+
+/// Within a section chosen by `kind` (serde reports its errors at the section), the key that
+/// is wrong: the section without `kind` is read again as the struct of its kind, whose error
+/// names the key.
+fn inner_key(root: &Table, section: &str) -> Option<String> {
+    fn key_of<T: serde::de::DeserializeOwned>(t: Table) -> Option<String> {
+        let e = serde_path_to_error::deserialize::<_, T>(Value::Table(t)).err()?;
+        let p = e.path().to_string();
+        (p != ".").then_some(p)
+    }
+    if !TAGGED_SECTIONS.contains(&section) {
+        return None;
+    }
+    let mut here = root;
+    for part in section.split('.') {
+        here = here.get(part)?.as_table()?;
+    }
+    let mut t = here.clone();
+    let kind = t.remove("kind")?;
+    let top = section.split('.').next_back()?;
+    match (top, kind.as_str()?) {
+        ("data", "dirac") => key_of::<DiracData>(t),
+        ("data", "mixture1d") => key_of::<Mixture1dData>(t),
+        ("data", "ring") => key_of::<RingData>(t),
+        ("data", "grid") => key_of::<GridData>(t),
+        ("data", "swiss_roll") => key_of::<SwissRollData>(t),
+        ("data", "regression") => key_of::<RegressionData>(t),
+        ("data", "csv") => key_of::<CsvData>(t),
+        ("generator" | "discriminator", "mlp") => key_of::<MlpConfig>(t),
+        ("generator" | "discriminator", "dirac" | "linear") => key_of::<ScalarInit>(t),
+        ("opt_g" | "opt_d", "sgd") => key_of::<SgdConfig>(t),
+        ("opt_g" | "opt_d", "adam") => key_of::<AdamConfig>(t),
+        ("opt_g" | "opt_d", "rmsprop") => key_of::<RmspropConfig>(t),
+        _ => None,
+    }
 }
 
 fn sweep_axes(value: Option<&Value>) -> Result<Vec<(String, Vec<Value>)>, (String, String)> {
@@ -411,7 +479,11 @@ mod tests {
     use super::*;
 
     fn study(text: &str) -> Study {
-        parse(text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"))
+        let text = match text.contains("[study]") {
+            true => text.to_string(),
+            false => format!("{text}\n[study]\nname = \"t\"\n"),
+        };
+        parse(&text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

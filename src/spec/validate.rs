@@ -111,7 +111,31 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     positive("probe.tol", c.probe.tol)?;
     count("probe.max_krylov", c.probe.max_krylov, 2, 100_000)?;
     count("probe.max_restarts", c.probe.max_restarts, 0, 100_000)?;
-    Ok(())
+    check_memory(c)
+}
+
+/// Refuses a trial whose estimated memory (see `memory`) exceeds 80% of this machine's.
+fn check_memory(c: &TrialConfig) -> Check {
+    let Some(machine) = super::memory::machine_memory() else {
+        return Ok(());
+    };
+    let e = super::memory::estimate(c);
+    if e.total() <= 0.8 * machine {
+        return Ok(());
+    }
+    use super::memory::gib;
+    fail(
+        e.largest_key(c),
+        format!(
+            "the trial needs about {} of memory (generator {}, discriminator {}, probes {}), \
+             more than this machine's {} allows; make it smaller",
+            gib(e.total()),
+            gib(e.generator),
+            gib(e.discriminator),
+            gib(e.probes),
+            gib(machine)
+        ),
+    )
 }
 
 fn check_data(d: &DataConfig) -> Check {

@@ -99,6 +99,8 @@ pub enum Status {
     Diverged,
     Failed,
     Running,
+    /// Stopped by SIGINT or SIGTERM after saving its state; the next run resumes it.
+    Interrupted,
 }
 
 impl Status {
@@ -108,6 +110,7 @@ impl Status {
             Status::Diverged => "diverged",
             Status::Failed => "failed",
             Status::Running => "running",
+            Status::Interrupted => "interrupted",
         }
     }
     /// Whether a re-run skips the trial.

@@ -1,0 +1,120 @@
+//! A trial's memory, estimated before anything runs, so that a configuration too large for
+//! this machine is refused by `validate` (naming the key that makes it large) instead of
+//! aborting the whole sweep on an allocation failure.
+//!
+//! The estimate errs high: every parameter tensor five times over (values, gradients, two
+//! optimiser moments, the copy a step lifts into its graph); every activation of the
+//! generator's batch and of the discriminator's real and fake rows kept three times (forward
+//! output, saved input, gradient), three times more under an input-gradient penalty's nested
+//! pass; and the probes' dense Jacobian three times in f64 (the matrix, its balanced copy, the
+//! eigensolver's work) or their Krylov basis.
+
+use super::config::*;
+
+/// Bytes of one trial's largest parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryEstimate {
+    pub generator: f64,
+    pub discriminator: f64,
+    pub probes: f64,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> f64 {
+        self.generator + self.discriminator + self.probes
+    }
+
+    /// The key to change to make the estimate smaller: the one behind its largest part.
+    pub fn largest_key(&self, c: &TrialConfig) -> &'static str {
+        let mlp = |g: bool| match g {
+            true => matches!(c.generator, GeneratorConfig::Mlp(_)),
+            false => matches!(c.discriminator, DiscriminatorConfig::Mlp(_)),
+        };
+        if self.probes >= self.generator.max(self.discriminator) {
+            "probe.max_dense"
+        } else if self.generator >= self.discriminator && mlp(true) {
+            "generator.width"
+        } else if mlp(false) {
+            "discriminator.width"
+        } else {
+            "train.batch"
+        }
+    }
+}
+
+/// Dimension of the data rows a configuration names (a CSV file's is not known before it is
+/// read: one column is assumed).
+fn data_dim(d: &DataConfig) -> usize {
+    match d {
+        DataConfig::Dirac(_) | DataConfig::Mixture1d(_) | DataConfig::Csv(_) => 1,
+        DataConfig::Ring(_)
+        | DataConfig::Grid(_)
+        | DataConfig::SwissRoll(_)
+        | DataConfig::Regression(_) => 2,
+    }
+}
+
+/// (parameters, activations per row) of an MLP from `input` to `output`.
+fn mlp_size(m: &MlpConfig, input: usize, output: usize) -> (f64, f64) {
+    let mut dims = vec![input as f64];
+    dims.extend(std::iter::repeat_n(m.width as f64, m.depth));
+    dims.push(output as f64);
+    let params = dims.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+    (params, dims.iter().sum())
+}
+
+/// The estimate for one trial.
+pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
+    let x = data_dim(&c.data);
+    let (pg, ag) = match &c.generator {
+        GeneratorConfig::Mlp(m) => mlp_size(m, c.latent.dim, x),
+        GeneratorConfig::Dirac(_) => (x as f64, (c.latent.dim + x) as f64),
+    };
+    let (pd, ad) = match &c.discriminator {
+        DiscriminatorConfig::Mlp(m) => mlp_size(m, x, 1),
+        DiscriminatorConfig::Linear(_) => (x as f64, (x + 1) as f64),
+    };
+    let elt = match c.precision {
+        Precision::F32 => 4.0,
+        Precision::F64 => 8.0,
+    };
+    let batch = c.train.batch as f64;
+    let nested = match (c.objective.loss, c.objective.regulariser) {
+        (Loss::WganGp, _) | (_, Regulariser::R1 | Regulariser::R2) => 3.0,
+        _ => 1.0,
+    };
+    let generator = elt * (5.0 * pg + 3.0 * batch * ag);
+    let discriminator = elt * (5.0 * pd + 3.0 * nested * 2.0 * batch * ad);
+    let n = pg + pd;
+    let probes = if c.probe.every == 0 {
+        0.0
+    } else if n <= c.probe.max_dense as f64 {
+        8.0 * 3.0 * n * n
+    } else {
+        8.0 * (c.probe.max_krylov as f64 + 2.0) * n * 2.0
+    };
+    MemoryEstimate {
+        generator,
+        discriminator,
+        probes,
+    }
+}
+
+/// This machine's memory in bytes (None where it cannot be read).
+pub fn machine_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Bytes as GiB with two digits.
+pub fn gib(bytes: f64) -> String {
+    format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
+}
