@@ -383,7 +383,10 @@ fn reporting_a_folder_that_is_no_study_fails_with_a_message() {
     let o = report(&study, &tmp.path().join("r"));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("000-minimax-0/metrics.csv:2: column `loss_g`"), "{err}");
+    assert!(
+        err.contains("000-minimax-0/metrics.csv:2: column `loss_g`"),
+        "{err}"
+    );
     assert!(tmp.path().join("r/index.html").exists());
 }
 

@@ -50,6 +50,23 @@ fn reference(dir: &Path, file: &Path) -> BTreeMap<String, Vec<u8>> {
     study_files(&out)
 }
 
+/// `ganlab run FILE --out OUT --quiet --jobs 1` started in the background, its output piped.
+fn spawn_run(file: &Path, out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--quiet", "--jobs", "1"])
+        .env_remove("GANLAB_FAULT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn killed(o: &std::process::Output) -> bool {
     o.status.signal() == Some(9)
 }
@@ -107,19 +124,7 @@ fn a_kill_from_outside_at_any_time_resumes_to_the_same_tables() {
     let mut resumed = 0;
     for fraction in [0.3, 0.55, 0.8] {
         let out = tmp.path().join(format!("kill-{fraction}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(["--quiet", "--jobs", "1"])
-            .env_remove("GANLAB_FAULT")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(&file, &out);
         std::thread::sleep(whole.mul_f64(fraction));
         let _ = child.kill(); // SIGKILL; the run may also have ended already
         child.wait().unwrap();
@@ -300,19 +305,7 @@ fn sigint_and_sigterm_stop_the_trials_with_their_state_and_a_rerun_resumes_them(
     let want = reference(tmp.path(), &file);
     for signal in ["INT", "TERM"] {
         let out = tmp.path().join(signal);
-        let child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(["--quiet", "--jobs", "1"])
-            .env_remove("GANLAB_FAULT")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_run(&file, &out);
         // Some way into the first trial.
         let metrics = out.join("000-simultaneous/metrics.csv.partial");
         let start = std::time::Instant::now();

@@ -215,21 +215,8 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<(Checkpoint, TableLengths)> {
 
 /// The state files of a trial folder: (step, path), newest first.
 pub fn list(trial: &Path) -> Vec<(u64, PathBuf)> {
-    let mut out: Vec<(u64, PathBuf)> = fs::read_dir(trial.join("checkpoints"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let step = name
-                .strip_prefix("state-")?
-                .strip_suffix(".bin")?
-                .parse()
-                .ok()?;
-            Some((step, e.path()))
-        })
-        .collect();
-    out.sort_by(|a, b| b.cmp(a));
+    let mut out = super::files_by_step(trial, "state-", ".bin");
+    out.reverse();
     out
 }
 

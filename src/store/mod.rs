@@ -299,6 +299,11 @@ pub fn checkpoint_name(step: u64) -> String {
 
 /// The checkpoints of a trial directory: (step, path), by step.
 pub fn list_checkpoints(trial: &Path) -> Vec<(u64, PathBuf)> {
+    files_by_step(trial, "step-", ".npy")
+}
+
+/// Files `TRIAL/checkpoints/PREFIX<step>SUFFIX`: (step, path), by step.
+pub(crate) fn files_by_step(trial: &Path, prefix: &str, suffix: &str) -> Vec<(u64, PathBuf)> {
     let mut out: Vec<(u64, PathBuf)> = fs::read_dir(trial.join("checkpoints"))
         .into_iter()
         .flatten()
@@ -306,8 +311,8 @@ pub fn list_checkpoints(trial: &Path) -> Vec<(u64, PathBuf)> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let step = name
-                .strip_prefix("step-")?
-                .strip_suffix(".npy")?
+                .strip_prefix(prefix)?
+                .strip_suffix(suffix)?
                 .parse()
                 .ok()?;
             Some((step, e.path()))
