@@ -26,6 +26,7 @@ pub mod setup;
 pub mod spec;
 pub mod store;
 pub mod study;
+pub mod table;
 pub mod train;
 pub mod trial;
 

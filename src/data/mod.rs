@@ -1,8 +1,6 @@
 //! Data distributions. Samples are drawn on the host from the trial's seeded stream, so the
 //! same seed gives the same batches on every backend.
 
-pub mod table;
-
 use std::f64::consts::PI;
 
 use rand::Rng;
@@ -113,7 +111,7 @@ impl Dataset {
                 2,
             ),
             DataConfig::Csv(c) => {
-                let (rows, dim) = table::load_csv(std::path::Path::new(&c.path))
+                let (rows, dim) = crate::table::load_csv(std::path::Path::new(&c.path))
                     .map_err(|m| anyhow::anyhow!("{}: {m}", c.path))?;
                 (Kind::Table { rows }, dim)
             }

@@ -199,3 +199,23 @@ impl<B: Backend> Player<B> {
         self.specs.iter().map(ParamSpec::len).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{host, CPU};
+    use burn::backend::NdArray;
+    use burn::tensor::DType;
+
+    #[test]
+    fn the_constant_generator_computes_in_its_inputs_precision() {
+        // After an f32 tensor fixed the shared NdArray device's default type (see
+        // `backend::float_options`), f64 rows still give f64 outputs.
+        let _ = matrix::<NdArray<f32>>(vec![0.1], 1, 1, &CPU);
+        let x = matrix::<NdArray<f64>>(vec![1.0, 2.0], 2, 1, &CPU);
+        let theta = matrix::<NdArray<f64>>(vec![0.1], 1, 1, &CPU);
+        let g = Net::Constant { dim: 1, init: 0.0 }.forward(&[theta], x);
+        assert_eq!(g.dtype(), DType::F64);
+        assert_eq!(host(g), [0.1, 0.1]);
+    }
+}

@@ -43,7 +43,7 @@ pub struct GameField {
 
 impl GameField {
     /// The game of a trial configuration with a probe batch of `batch` rows; builds the data
-    /// set (see [`crate::setup::TrialSetup`], which a trial builds once).
+    /// set (a trial builds its field once, in its set-up).
     pub fn from_config(cfg: &crate::spec::TrialConfig, batch: usize) -> anyhow::Result<GameField> {
         let data = crate::data::Dataset::from_config(&cfg.data)?;
         let game = Game::new(cfg, data.dim());

@@ -426,7 +426,7 @@ fn resolve_paths(config: &mut TrialConfig, base_dir: &Path) -> Result<(), (Strin
     if let DataConfig::Csv(csv) = &mut config.data {
         let p = PathBuf::from(&csv.path);
         let full = if p.is_absolute() { p } else { base_dir.join(p) };
-        crate::data::table::check_csv(&full).map_err(|m| ("data.path".to_string(), m))?;
+        crate::table::check_csv(&full).map_err(|m| ("data.path".to_string(), m))?;
         let full = full.canonicalize().unwrap_or(full);
         csv.path = full.to_string_lossy().into_owned();
     }

@@ -1,4 +1,5 @@
-//! Tabular data: a CSV file with a header row and numeric columns.
+//! Tabular data: a CSV file with a header row and numeric columns. Its own module, so that the
+//! data sets (which load it) and the experiment-file checks (which check it) both use it.
 
 use std::path::Path;
 
