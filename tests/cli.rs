@@ -1075,3 +1075,34 @@ fn probing_a_checkpoint_again_gives_the_numbers_recorded_in_training() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("config.toml"), "{}", text(&o));
 }
+
+#[test]
+fn the_readme_commands_work_without_sudo_and_ci_runs_the_test_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let commands: Vec<&str> = readme
+        .split("## Two commands")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty() && *l != "sh")
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "cargo run --release -- run experiments/quickstart.toml --jobs 2",
+            "bash .ci/run"
+        ]
+    );
+    // A root shell on a fresh Debian machine has no sudo: .ci/run uses it only when not root.
+    let ci = fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("[ \"$(id -u)\" -eq 0 ] || sudo=\"sudo\""),
+        "{ci}"
+    );
+    assert!(
+        ci.contains("cargo test --locked --features openblas"),
+        "{ci}"
+    );
+}
