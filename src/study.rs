@@ -64,6 +64,14 @@ fn swept_text(v: &Value) -> String {
     }
 }
 
+/// Keys that change no recorded number: a trial recorded with other values of them is the same
+/// trial (earlier versions saved parameters less often, for one).
+const RESULT_NEUTRAL_KEYS: [&str; 2] = ["record.checkpoint_every", "record.checkpoint_minutes"];
+
+/// Seconds between two rebuilds of `trials.csv` while trials end (it reads every trial's
+/// status, so rebuilding after each of many short trials would cost the square of their count).
+const REBUILD_EVERY_S: f64 = 2.0;
+
 /// The dotted keys at which two configurations differ.
 pub fn differing_keys(a: &TrialConfig, b: &TrialConfig) -> Vec<String> {
     fn walk(prefix: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<String>) {
@@ -133,8 +141,12 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         let dir = TrialDir::new(&opts.out, &t.name);
         let finished = dir.read_status().is_some_and(|s| s.status.is_finished());
         if dir.path.join("config.toml").exists() {
-            let differs = match dir.read_config() {
-                Some(recorded) => differing_keys(&recorded, &t.config),
+            let differs: Vec<String> = match dir.read_config() {
+                // How often a trial saves checkpoints changes none of its numbers.
+                Some(recorded) => differing_keys(&recorded, &t.config)
+                    .into_iter()
+                    .filter(|k| !RESULT_NEUTRAL_KEYS.contains(&k.as_str()))
+                    .collect(),
                 None => vec!["(config.toml does not parse)".into()],
             };
             if !differs.is_empty() {
@@ -201,7 +213,7 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
     // step threads steals and opens further trials.)
     let workers = opts.jobs.clamp(1, max_jobs()).min(todo.len());
     let next = AtomicUsize::new(0);
-    let csv_lock = Mutex::new(());
+    let last_rebuild = Mutex::new(std::time::Instant::now());
     let outcomes = Mutex::new(Vec::with_capacity(todo.len()));
     std::thread::scope(|scope| {
         for w in 0..workers {
@@ -218,9 +230,12 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
                 let status =
                     crate::trial::run_in_dir(&dir, &t.config, restart, &|n| step_bar.inc(n));
                 {
-                    let _one_writer = csv_lock.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Err(e) = rebuild_trials_csv(study, &opts.out) {
-                        eprintln!("ganlab: cannot update trials.csv: {e:#}");
+                    let mut last = last_rebuild.lock().unwrap_or_else(|e| e.into_inner());
+                    if last.elapsed().as_secs_f64() >= REBUILD_EVERY_S {
+                        if let Err(e) = rebuild_trials_csv(study, &opts.out) {
+                            eprintln!("ganlab: cannot update trials.csv: {e:#}");
+                        }
+                        *last = std::time::Instant::now();
                     }
                 }
                 trial_bar.inc(1);
@@ -237,6 +252,9 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         }
         Ok::<_, anyhow::Error>(())
     })?;
+    if let Err(e) = rebuild_trials_csv(study, &opts.out) {
+        eprintln!("ganlab: cannot update trials.csv: {e:#}");
+    }
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     outcomes.sort_by_key(|(i, _)| *i);
     summary.not_started = todo.len() - outcomes.len();

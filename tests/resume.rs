@@ -338,3 +338,29 @@ fn sigint_and_sigterm_stop_the_trials_with_their_state_and_a_rerun_resumes_them(
         assert_same_files(&want, &study_files(&out));
     }
 }
+
+#[test]
+fn a_new_checkpoint_cadence_is_not_a_changed_trial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = setup(tmp.path());
+    let out = tmp.path().join("cadence");
+    let o = run_study(
+        &file,
+        &out,
+        &["--jobs", "1"],
+        &[("GANLAB_FAULT", "step:200")],
+    );
+    assert!(killed(&o), "{}", text(&o));
+    // How often checkpoints are saved changes no number: the study goes on without --restart.
+    fs::write(
+        &file,
+        STUDY.replace(
+            "checkpoint_every = 40, checkpoint_minutes = 0.0",
+            "checkpoint_every = 40, checkpoint_minutes = 5.0",
+        ),
+    )
+    .unwrap();
+    let o = run_study(&file, &out, &["--jobs", "1"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 already finished"), "{}", text(&o));
+}
