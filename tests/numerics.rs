@@ -291,3 +291,65 @@ fn same_seed_same_numbers_different_seed_different_numbers() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+/// The WGAN Dirac-GAN (the bilinear game v = (-psi, theta)) on SGD with step `eta`, without
+/// a binding clip.
+fn bilinear(theta: f64, psi: f64, eta: f64, update: UpdateScheme) -> Trainer<B64> {
+    let mut c = common::dirac_game(Loss::WganClip, theta, psi, eta);
+    c.objective.clip = 100.0;
+    c.train.update = update;
+    Trainer::<B64>::new(&c, CPU).unwrap()
+}
+
+fn point(t: &Trainer<B64>) -> (f64, f64) {
+    let (g, d) = t.parameter_values();
+    (g[0][0], d[0][0])
+}
+
+#[test]
+fn extragradient_on_the_bilinear_game_contracts_by_its_closed_form_radius() {
+    for eta in [0.05, 0.2, 0.5] {
+        let (theta, psi) = (1.0, 0.5);
+        let mut t = bilinear(theta, psi, eta, UpdateScheme::Extragradient);
+        // One step: (theta, psi) -> ((1 - eta^2) theta + eta psi, (1 - eta^2) psi - eta theta).
+        let s = t.step();
+        let (a, b) = point(&t);
+        let k = 1.0 - eta * eta;
+        assert!(
+            close(a, k * theta + eta * psi, 1e-12),
+            "eta {eta}: theta {a}"
+        );
+        assert!(close(b, k * psi - eta * theta, 1e-12), "eta {eta}: psi {b}");
+        // Measured at the start of the step, as every scheme's row.
+        assert!(close(s.loss_d, theta * psi, 1e-12));
+        // Every step scales the distance by sqrt(1 - eta^2 + eta^4) (a scaled rotation).
+        for _ in 0..19 {
+            t.step();
+        }
+        let (a, b) = point(&t);
+        let radius = (1.0 - eta * eta + eta.powi(4)).sqrt();
+        let want = theta.hypot(psi) * radius.powi(20);
+        assert!(
+            close(a.hypot(b), want, 1e-10),
+            "eta {eta}: {} vs {want}",
+            a.hypot(b)
+        );
+    }
+}
+
+#[test]
+fn alternating_with_the_generator_first_uses_the_new_generator() {
+    let (theta, psi, eta) = (1.0, 0.5, 0.1);
+    let mut t = bilinear(theta, psi, eta, UpdateScheme::AlternatingGFirst);
+    let s = t.step();
+    // theta' = theta + eta psi (dL_G/dtheta = -psi); then psi' = psi - eta theta'.
+    let theta1 = theta + eta * psi;
+    let (a, b) = point(&t);
+    assert!(
+        close(a, theta1, 1e-12) && close(b, psi - eta * theta1, 1e-12),
+        "{a} {b}"
+    );
+    // L_G is measured at the start, L_D after the generator's update.
+    assert!(close(s.loss_g, -theta * psi, 1e-12));
+    assert!(close(s.loss_d, theta1 * psi, 1e-12));
+}

@@ -133,6 +133,14 @@ pub const CATALOGUE: &[Section] = &[
                 "alternating",
                 "D first (n_critic times), then G against the new D",
             ),
+            (
+                "alternating_g_first",
+                "G first, then D (n_critic times) against the new G",
+            ),
+            (
+                "extragradient",
+                "both players look ahead one step, then update with the gradients there",
+            ),
         ],
     },
     Section {

@@ -347,6 +347,13 @@ pub enum UpdateScheme {
     Simultaneous,
     /// The discriminator steps first; the generator then sees the updated discriminator.
     Alternating,
+    /// The generator steps first (as in Mescheder et al.'s code); the discriminator's
+    /// `n_critic` updates then see the updated generator.
+    AlternatingGFirst,
+    /// Extragradient (Korpelevich 1976; Gidel et al. 2019): a lookahead step with both
+    /// gradients at the current point, then the update from the current point with both
+    /// gradients at the lookahead point.
+    Extragradient,
 }
 
 /// An optimiser, chosen by `kind`.

@@ -74,6 +74,16 @@ pub struct Batch<B: Backend> {
     pub eps: Option<Tensor<B, 2>>,
 }
 
+impl<B: Backend> Clone for Batch<B> {
+    fn clone(&self) -> Self {
+        Batch {
+            real: self.real.clone(),
+            z: self.z.clone(),
+            eps: self.eps.clone(),
+        }
+    }
+}
+
 /// The game's vector field on the training backend: the trial set-up, the device, and the
 /// batches each update draws from the trial's streams.
 pub struct TrainingField<B: GanBackend> {

@@ -258,6 +258,11 @@ mod tests {
         });
         cfg.train.opt_d = OptimizerConfig::Rmsprop(RmspropConfig::default());
         resumes_exactly::<CpuF64>(&cfg, CPU);
+        // The other schemes keep no state of their own either.
+        for update in [UpdateScheme::AlternatingGFirst, UpdateScheme::Extragradient] {
+            cfg.train.update = update;
+            resumes_exactly::<CpuF64>(&cfg, CPU);
+        }
     }
 
     #[test]

@@ -7,12 +7,18 @@
 //! list` takes its names from the same enum's catalogue entry.
 
 mod alternating;
+mod alternating_g_first;
+mod extragradient;
 mod simultaneous;
 
 pub use alternating::Alternating;
+pub use alternating_g_first::AlternatingGFirst;
+pub use extragradient::Extragradient;
 pub use simultaneous::Simultaneous;
 
-use super::{state::TrialState, DStats, GStats, Inner, StepStats, TrainingField};
+use burn::tensor::Tensor;
+
+use super::{state::TrialState, Batch, DStats, GStats, Inner, StepStats, TrainingField};
 use crate::backend::GanBackend;
 
 /// One training step over a field and a trial state.
@@ -27,6 +33,8 @@ pub fn build<B: GanBackend>(kind: crate::spec::UpdateScheme) -> Box<dyn UpdateSc
     match kind {
         crate::spec::UpdateScheme::Simultaneous => Box::new(Simultaneous),
         crate::spec::UpdateScheme::Alternating => Box::new(Alternating),
+        crate::spec::UpdateScheme::AlternatingGFirst => Box::new(AlternatingGFirst),
+        crate::spec::UpdateScheme::Extragradient => Box::new(Extragradient),
     }
 }
 
@@ -51,4 +59,46 @@ pub fn generator_update<B: GanBackend>(
     let (stats, grads) = field.generator_gradient(&state.theta, &state.phi, z);
     state.opt_g.step(&mut state.theta, grads);
     stats
+}
+
+/// The threads that compute the two players' gradients of one step. A pool of its own, as
+/// wide as the machine, so that a study running one trial at a time still uses both sides of
+/// the step at once.
+fn step_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("ganlab-step-{i}"))
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the step threads: {e}"))
+    })
+}
+
+/// Both parts of v at (theta, phi) on one batch: the discriminator's (with its
+/// measurements and gradients) and the generator's (on the batch's latent rows).
+///
+/// They come from two independent graphs, built and walked on two threads: grad_phi L_D (with
+/// the fake rows as constants) and grad_theta L_G (with phi as constants). Each graph is
+/// computed by one thread in a fixed order, so the numbers do not depend on how the threads
+/// are scheduled.
+#[allow(clippy::type_complexity)]
+pub fn both_gradients<B: GanBackend>(
+    field: &TrainingField<B>,
+    theta: &[Tensor<Inner<B>, 2>],
+    phi: &[Tensor<Inner<B>, 2>],
+    batch: Batch<Inner<B>>,
+) -> (
+    (DStats, Vec<Tensor<Inner<B>, 2>>),
+    (GStats, Vec<Tensor<Inner<B>, 2>>),
+) {
+    let z = batch.z.clone();
+    step_pool().join(
+        move || field.discriminator_gradient(theta, phi, batch),
+        move || field.generator_gradient(theta, phi, z),
+    )
 }
