@@ -817,6 +817,16 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             vec!["base.generator".into()],
         ),
         (
+            "the gradient flow with Adam",
+            "[base]\ntrain = { update = \"rk4\" }\n".into(),
+            vec!["base.train.opt_g".into(), "`rk4` integrates the gradient flow".into()],
+        ),
+        (
+            "the gradient flow with two step sizes",
+            "[base.train]\nupdate = \"rk4\"\nopt_g = { kind = \"sgd\", lr = 0.1 }\nopt_d = { kind = \"sgd\", lr = 0.2 }\n".into(),
+            vec!["base.train.opt_d".into(), ":4".into(), "one step size".into()],
+        ),
+        (
             "a wrong type inside a section chosen by kind",
             "[base.train]\nopt_d = { kind = \"adam\", lr = \"fast\" }\n".into(),
             vec![

@@ -353,3 +353,46 @@ fn alternating_with_the_generator_first_uses_the_new_generator() {
     assert!(close(s.loss_g, -theta * psi, 1e-12));
     assert!(close(s.loss_d, theta1 * psi, 1e-12));
 }
+
+/// The exact gradient flow of the bilinear game from (theta0, psi0) at time t: a rotation,
+/// d(theta, psi)/dt = (psi, -theta).
+fn bilinear_flow(theta0: f64, psi0: f64, t: f64) -> (f64, f64) {
+    (
+        theta0 * t.cos() + psi0 * t.sin(),
+        psi0 * t.cos() - theta0 * t.sin(),
+    )
+}
+
+#[test]
+fn rk4_follows_the_bilinear_flow_with_fourth_order_error() {
+    let (theta, psi, horizon) = (1.0, 0.5, 2.0);
+    let error = |h: f64| {
+        let mut t = bilinear(theta, psi, h, UpdateScheme::Rk4);
+        let steps = (horizon / h).round() as usize;
+        for _ in 0..steps {
+            t.step();
+        }
+        let (a, b) = point(&t);
+        let (x, y) = bilinear_flow(theta, psi, horizon);
+        (a - x).hypot(b - y)
+    };
+    let (coarse, fine) = (error(0.1), error(0.05));
+    let order = (coarse / fine).log2();
+    assert!(
+        (order - 4.0).abs() < 0.3,
+        "errors {coarse:e}, {fine:e}: order {order}"
+    );
+    assert!(coarse < 1e-5, "{coarse:e}");
+    // And the distance to the equilibrium stays put over a long time (RK4's own drift is
+    // O(h^6) per step; 100 time units at h = 0.01).
+    let mut t = bilinear(theta, psi, 0.01, UpdateScheme::Rk4);
+    for _ in 0..10_000 {
+        t.step();
+    }
+    let (a, b) = point(&t);
+    assert!(
+        (a.hypot(b) - theta.hypot(psi)).abs() < 1e-6,
+        "{}",
+        a.hypot(b)
+    );
+}

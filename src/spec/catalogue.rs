@@ -141,6 +141,10 @@ pub const CATALOGUE: &[Section] = &[
                 "extragradient",
                 "both players look ahead one step, then update with the gradients there",
             ),
+            (
+                "rk4",
+                "the gradient flow by fixed-step RK4, step = train.opt_g.lr (plain SGD, one step size)",
+            ),
         ],
     },
     Section {
@@ -181,6 +185,10 @@ mod tests {
                 let extra = match (s.key, *name) {
                     ("data.kind", "csv") => continue, // needs a file; covered by the end-to-end tests
                     ("generator.kind", "dirac") | ("discriminator.kind", "linear") => "",
+                    ("train.update", "rk4") => {
+                        "[base.train]\nopt_g = { kind = \"sgd\", lr = 0.01 }\n\
+                         opt_d = { kind = \"sgd\", lr = 0.01 }\n"
+                    }
                     _ => "",
                 };
                 let text = format!(

@@ -354,6 +354,9 @@ pub enum UpdateScheme {
     /// gradients at the current point, then the update from the current point with both
     /// gradients at the lookahead point.
     Extragradient,
+    /// The gradient flow by fixed-step RK4 with step `train.opt_g.lr` (plain SGD for both
+    /// players with one step size, `n_critic` = 1).
+    Rk4,
 }
 
 /// An optimiser, chosen by `kind`.

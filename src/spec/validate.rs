@@ -96,6 +96,9 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     positive("train.diverge_above", t.diverge_above)?;
     check_optimizer("train.opt_g", &t.opt_g)?;
     check_optimizer("train.opt_d", &t.opt_d)?;
+    if t.update == UpdateScheme::Rk4 {
+        check_flow(t)?;
+    }
     let r = &c.record;
     if r.every == 0 {
         fail("record.every", "must be an integer >= 1")?;
@@ -172,6 +175,27 @@ fn check_data(d: &DataConfig) -> Check {
             }
         }
     }
+}
+
+/// The flow integrators take one step size for both players and no optimiser of their own.
+fn check_flow(t: &TrainConfig) -> Check {
+    let plain = |o: &OptimizerConfig| matches!(o, OptimizerConfig::Sgd(s) if s.momentum == 0.0);
+    if !plain(&t.opt_g) {
+        fail("train.opt_g", "`rk4` integrates the gradient flow with step `lr`: use `kind = \"sgd\"` without momentum")?;
+    }
+    if !plain(&t.opt_d) || t.opt_d.lr() != t.opt_g.lr() {
+        fail(
+            "train.opt_d",
+            "`rk4` takes one step size: plain SGD with the generator's `lr`",
+        )?;
+    }
+    if t.n_critic != 1 {
+        fail(
+            "train.n_critic",
+            "`rk4` moves both players together: it must be 1",
+        )?;
+    }
+    Ok(())
 }
 
 fn check_mlp(player: &str, m: &MlpConfig) -> Check {
