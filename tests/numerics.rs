@@ -396,3 +396,36 @@ fn rk4_follows_the_bilinear_flow_with_fourth_order_error() {
         a.hypot(b)
     );
 }
+
+#[test]
+fn optimistic_steps_follow_their_recursion_and_converge_on_the_bilinear_game() {
+    let (theta, psi, eta) = (1.0, 0.5, 0.2);
+    let mut t = bilinear(theta, psi, eta, UpdateScheme::Optimistic);
+    // By hand: v = (-psi, theta); the first step plain, then p - 2 eta v_t + eta v_{t-1}.
+    let v = |(a, b): (f64, f64)| (-b, a);
+    let mut p = (theta, psi);
+    let mut prev: Option<(f64, f64)> = None;
+    for step in 0..30 {
+        t.step();
+        let g = v(p);
+        p = match prev {
+            None => (p.0 - eta * g.0, p.1 - eta * g.1),
+            Some(q) => (
+                p.0 - 2.0 * eta * g.0 + eta * q.0,
+                p.1 - 2.0 * eta * g.1 + eta * q.1,
+            ),
+        };
+        prev = Some(g);
+        let got = point(&t);
+        assert!(
+            close(got.0, p.0, 1e-12) && close(got.1, p.1, 1e-12),
+            "step {step}: {got:?} vs {p:?}"
+        );
+    }
+    // Where simultaneous steps spiral out, optimism converges.
+    for _ in 0..470 {
+        t.step();
+    }
+    let (a, b) = point(&t);
+    assert!(a.hypot(b) < 0.1 * theta.hypot(psi), "{}", a.hypot(b));
+}

@@ -142,6 +142,10 @@ pub const CATALOGUE: &[Section] = &[
                 "both players look ahead one step, then update with the gradients there",
             ),
             (
+                "optimistic",
+                "p <- p - 2 u_t + u_(t-1): the optimiser's step now, minus the last one",
+            ),
+            (
                 "rk4",
                 "the gradient flow by fixed-step RK4, step = train.opt_g.lr (plain SGD, one step size)",
             ),

@@ -354,6 +354,9 @@ pub enum UpdateScheme {
     /// gradients at the current point, then the update from the current point with both
     /// gradients at the lookahead point.
     Extragradient,
+    /// Optimistic updates (Daskalakis et al. 2018): p <- p - 2 u_t + u_{t-1}, u_t the
+    /// optimiser's step for the gradients at the current point (both on one batch).
+    Optimistic,
     /// The gradient flow by fixed-step RK4 with step `train.opt_g.lr` (plain SGD for both
     /// players with one step size, `n_critic` = 1).
     Rk4,

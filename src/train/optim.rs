@@ -35,8 +35,18 @@ impl<B: Backend> Optimizer<B> {
 
     /// Applies one update: `params[i] -= step(grads[i])`.
     pub fn step(&mut self, params: &mut [Tensor<B, 2>], grads: Vec<Tensor<B, 2>>) {
+        for (p, u) in params.iter_mut().zip(self.updates(grads)) {
+            *p = p.clone() - u;
+        }
+    }
+
+    /// The steps of one update, `step(grads[i])`, with the optimiser's state advanced as
+    /// [`Optimizer::step`] advances it; the caller subtracts them (or combines them first, as
+    /// the optimistic scheme does).
+    pub fn updates(&mut self, grads: Vec<Tensor<B, 2>>) -> Vec<Tensor<B, 2>> {
         self.t += 1;
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+        let mut out = Vec::with_capacity(grads.len());
+        for (i, g) in grads.into_iter().enumerate() {
             let update = match &self.cfg {
                 OptimizerConfig::Sgd(c) => {
                     if c.momentum == 0.0 {
@@ -77,8 +87,9 @@ impl<B: Backend> Optimizer<B> {
                     (g / (v.sqrt() + c.eps)).mul_scalar(c.lr)
                 }
             };
-            *p = p.clone() - update;
+            out.push(update);
         }
+        out
     }
 }
 

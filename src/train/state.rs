@@ -55,6 +55,9 @@ pub struct TrialState<B: Backend> {
     pub opt_g: Optimizer<B>,
     pub opt_d: Optimizer<B>,
     pub streams: Streams,
+    /// What an update scheme carries from one step to the next (the optimistic scheme's last
+    /// updates, say), by name; saved and restored with the rest.
+    pub memory: std::collections::BTreeMap<String, Tensor<B, 2>>,
 }
 
 /// A [`TrialState`] on the host, as a checkpoint holds it.
@@ -67,7 +70,8 @@ pub struct SavedState {
     /// Word position of each training stream (ChaCha's counter), by name.
     pub streams: Vec<(String, u128)>,
     /// `theta/NAME` and `phi/NAME` (parameters); `opt_g/first/NAME`, `opt_g/second/NAME`,
-    /// `opt_d/...` (optimiser moments, where the optimiser has them yet).
+    /// `opt_d/...` (optimiser moments, where the optimiser has them yet); `memory/NAME` (the
+    /// update scheme's memory).
     pub arrays: Vec<HostArray>,
 }
 
@@ -99,6 +103,7 @@ impl<B: Backend> TrialState<B> {
             theta,
             phi,
             streams: Streams::new(seed),
+            memory: Default::default(),
         }
     }
 
@@ -126,6 +131,9 @@ impl<B: Backend> TrialState<B> {
                     }
                 }
             }
+        }
+        for (name, m) in &self.memory {
+            arrays.push(HostArray::of(format!("memory/{name}"), m));
         }
         let mut streams = self.streams.clone();
         SavedState {
@@ -204,6 +212,15 @@ impl<B: Backend> TrialState<B> {
                 .1;
             rng.set_word_pos(pos);
         }
+        for a in &saved.arrays {
+            if let Some(name) = a.name.strip_prefix("memory/") {
+                let [rows, cols] = a.shape[..] else {
+                    anyhow::bail!("`{}` has shape {:?}, not a matrix", a.name, a.shape);
+                };
+                let m = matrix::<B>(a.values.clone(), rows, cols, device);
+                state.memory.insert(name.to_string(), m);
+            }
+        }
         state.step = saved.step;
         Ok(state)
     }
@@ -258,8 +275,12 @@ mod tests {
         });
         cfg.train.opt_d = OptimizerConfig::Rmsprop(RmspropConfig::default());
         resumes_exactly::<CpuF64>(&cfg, CPU);
-        // The other schemes keep no state of their own either.
-        for update in [UpdateScheme::AlternatingGFirst, UpdateScheme::Extragradient] {
+        // The other schemes, the optimistic one with its memory of the last updates.
+        for update in [
+            UpdateScheme::AlternatingGFirst,
+            UpdateScheme::Extragradient,
+            UpdateScheme::Optimistic,
+        ] {
             cfg.train.update = update;
             resumes_exactly::<CpuF64>(&cfg, CPU);
         }

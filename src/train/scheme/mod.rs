@@ -9,12 +9,14 @@
 mod alternating;
 mod alternating_g_first;
 mod extragradient;
+mod optimistic;
 mod rk4;
 mod simultaneous;
 
 pub use alternating::Alternating;
 pub use alternating_g_first::AlternatingGFirst;
 pub use extragradient::Extragradient;
+pub use optimistic::Optimistic;
 pub use rk4::Rk4;
 pub use simultaneous::Simultaneous;
 
@@ -37,6 +39,7 @@ pub fn build<B: GanBackend>(kind: crate::spec::UpdateScheme) -> Box<dyn UpdateSc
         crate::spec::UpdateScheme::Alternating => Box::new(Alternating),
         crate::spec::UpdateScheme::AlternatingGFirst => Box::new(AlternatingGFirst),
         crate::spec::UpdateScheme::Extragradient => Box::new(Extragradient),
+        crate::spec::UpdateScheme::Optimistic => Box::new(Optimistic),
         crate::spec::UpdateScheme::Rk4 => Box::new(Rk4),
     }
 }
