@@ -429,3 +429,40 @@ fn optimistic_steps_follow_their_recursion_and_converge_on_the_bilinear_game() {
     let (a, b) = point(&t);
     assert!(a.hypot(b) < 0.1 * theta.hypot(psi), "{}", a.hypot(b));
 }
+
+#[test]
+fn consensus_on_the_bilinear_game_adds_gamma_times_the_point() {
+    // v = J p with J = [[0, -1], [1, 0]], so J^T v = J^T J p = p, and an SGD step is
+    // p <- ((1 - eta gamma) I - eta J) p: the distance shrinks by sqrt((1 - eta gamma)^2 + eta^2).
+    let (theta, psi, eta) = (1.0, 0.5, 0.1);
+    for gamma in [0.0, 0.5, 1.0] {
+        let mut c = common::dirac_game(Loss::WganClip, theta, psi, eta);
+        c.objective.clip = 100.0;
+        c.train.update = UpdateScheme::Consensus;
+        c.train.consensus_weight = gamma;
+        let mut t = Trainer::<B64>::new(&c, CPU).unwrap();
+        let s = t.step();
+        let k = 1.0 - eta * gamma;
+        let (a, b) = point(&t);
+        assert!(
+            close(a, k * theta + eta * psi, 1e-12),
+            "gamma {gamma}: theta {a}"
+        );
+        assert!(
+            close(b, k * psi - eta * theta, 1e-12),
+            "gamma {gamma}: psi {b}"
+        );
+        // The recorded gradient norms are the players' own: |dL_G/dtheta| = |psi|.
+        assert!(close(s.grad_sq_g[0].sqrt(), psi, 1e-12));
+        for _ in 0..19 {
+            t.step();
+        }
+        let (a, b) = point(&t);
+        let want = theta.hypot(psi) * (k * k + eta * eta).sqrt().powi(20);
+        assert!(
+            close(a.hypot(b), want, 1e-10),
+            "gamma {gamma}: {} vs {want}",
+            a.hypot(b)
+        );
+    }
+}

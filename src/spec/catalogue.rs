@@ -142,6 +142,10 @@ pub const CATALOGUE: &[Section] = &[
                 "both players look ahead one step, then update with the gradients there",
             ),
             (
+                "consensus",
+                "both follow v + gamma J^T v (gamma = train.consensus_weight), exact",
+            ),
+            (
                 "optimistic",
                 "p <- p - 2 u_t + u_(t-1): the optimiser's step now, minus the last one",
             ),

@@ -354,6 +354,10 @@ pub enum UpdateScheme {
     /// gradients at the current point, then the update from the current point with both
     /// gradients at the lookahead point.
     Extragradient,
+    /// Consensus optimisation (Mescheder et al. 2017): both players follow
+    /// v + gamma grad(|v|^2 / 2) = v + gamma J^T v (gamma = `train.consensus_weight`), exact
+    /// through nested autodiff, at one point on one batch.
+    Consensus,
     /// Optimistic updates (Daskalakis et al. 2018): p <- p - 2 u_t + u_{t-1}, u_t the
     /// optimiser's step for the gradients at the current point (both on one batch).
     Optimistic,
@@ -453,6 +457,8 @@ pub struct TrainConfig {
     pub opt_d: OptimizerConfig,
     /// A loss whose magnitude exceeds this (or is not finite) marks the trial diverged.
     pub diverge_above: f64,
+    /// gamma of the `consensus` update: the players follow v + gamma J^T v.
+    pub consensus_weight: f64,
 }
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -463,6 +469,7 @@ impl Default for TrainConfig {
             opt_g: OptimizerConfig::default(),
             opt_d: OptimizerConfig::default(),
             diverge_above: 1e6,
+            consensus_weight: 1.0,
         }
     }
 }

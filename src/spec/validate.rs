@@ -94,6 +94,7 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     count("train.batch", t.batch, 1, 1 << 20)?;
     count("train.n_critic", t.n_critic, 1, 1000)?;
     positive("train.diverge_above", t.diverge_above)?;
+    non_negative("train.consensus_weight", t.consensus_weight)?;
     check_optimizer("train.opt_g", &t.opt_g)?;
     check_optimizer("train.opt_d", &t.opt_d)?;
     if t.update == UpdateScheme::Rk4 {

@@ -280,6 +280,7 @@ mod tests {
             UpdateScheme::AlternatingGFirst,
             UpdateScheme::Extragradient,
             UpdateScheme::Optimistic,
+            UpdateScheme::Consensus,
         ] {
             cfg.train.update = update;
             resumes_exactly::<CpuF64>(&cfg, CPU);

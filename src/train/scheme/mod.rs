@@ -8,6 +8,7 @@
 
 mod alternating;
 mod alternating_g_first;
+mod consensus;
 mod extragradient;
 mod optimistic;
 mod rk4;
@@ -15,6 +16,7 @@ mod simultaneous;
 
 pub use alternating::Alternating;
 pub use alternating_g_first::AlternatingGFirst;
+pub use consensus::Consensus;
 pub use extragradient::Extragradient;
 pub use optimistic::Optimistic;
 pub use rk4::Rk4;
@@ -39,6 +41,7 @@ pub fn build<B: GanBackend>(kind: crate::spec::UpdateScheme) -> Box<dyn UpdateSc
         crate::spec::UpdateScheme::Alternating => Box::new(Alternating),
         crate::spec::UpdateScheme::AlternatingGFirst => Box::new(AlternatingGFirst),
         crate::spec::UpdateScheme::Extragradient => Box::new(Extragradient),
+        crate::spec::UpdateScheme::Consensus => Box::new(Consensus),
         crate::spec::UpdateScheme::Optimistic => Box::new(Optimistic),
         crate::spec::UpdateScheme::Rk4 => Box::new(Rk4),
     }
