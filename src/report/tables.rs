@@ -233,17 +233,7 @@ fn first_bad_line(path: &Path, bytes: &[u8], header: &[&str], text_columns: &[&s
 /// A partial table loses its last line if that line is unfinished; a table under its final
 /// name must end with a whole line (one cut short was truncated, and is refused).
 pub fn read_csv(path: &Path, partial: bool, text_columns: &[&str]) -> anyhow::Result<DataFrame> {
-    let mut bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if partial {
-        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        bytes.truncate(keep);
-    } else if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-        let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-        anyhow::bail!(
-            "{}:{lines}: the last line is cut short (the table was truncated)",
-            path.display()
-        );
-    }
+    let bytes = table_bytes(path, partial)?;
     let header_end = bytes
         .iter()
         .position(|&b| b == b'\n')
@@ -275,13 +265,38 @@ pub fn read_csv(path: &Path, partial: bool, text_columns: &[&str]) -> anyhow::Re
     {
         anyhow::bail!("{}", first_bad_line(path, &bytes, &columns, text_columns));
     }
-    let diagnosis = || first_bad_line(path, &bytes, &columns, text_columns);
+    let columns: Vec<String> = columns.into_iter().map(String::from).collect();
     CsvReadOptions::default()
         .with_has_header(true)
         .with_schema(Some(Arc::new(schema)))
-        .into_reader_with_file_handle(Cursor::new(bytes.clone()))
+        .into_reader_with_file_handle(Cursor::new(bytes))
         .finish()
-        .map_err(|_| anyhow::anyhow!("{}", diagnosis()))
+        .map_err(|_| {
+            // Only on failure is the table read again, to say where.
+            let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let why = match table_bytes(path, partial) {
+                Ok(b) => first_bad_line(path, &b, &columns, text_columns),
+                Err(e) => format!("{e:#}"),
+            };
+            anyhow::anyhow!("{why}")
+        })
+}
+
+/// The bytes of a recorded table: a partial table without its unfinished last line; a table
+/// under its final name refused if its last line is cut short (it was truncated).
+fn table_bytes(path: &Path, partial: bool) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if partial {
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(keep);
+    } else if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow::bail!(
+            "{}:{lines}: the last line is cut short (the table was truncated)",
+            path.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// The finite values of a numeric column paired with the `step` column, in row order.

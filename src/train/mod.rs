@@ -96,7 +96,7 @@ fn sq_norms<B: Backend>(grads: &[Tensor<B, 2>]) -> Vec<Tensor<B, 1>> {
 }
 
 /// Reads scalars off the device in one transfer.
-fn read<B: Backend>(scalars: Vec<Tensor<B, 1>>) -> Vec<f64> {
+pub(crate) fn read<B: Backend>(scalars: Vec<Tensor<B, 1>>) -> Vec<f64> {
     host(Tensor::cat(scalars, 0))
 }
 

@@ -71,22 +71,31 @@ impl<B: GanBackend> UpdateScheme<B> for Consensus {
                 .collect()
         };
         let (w_theta, w_phi) = (follow(&g.grads, &theta), follow(&d.grads, &phi));
-        let sq = |vs: &[Tensor<B, 2>]| -> Vec<f64> {
-            vs.iter()
-                .map(|v| crate::backend::host(v.clone().inner().square().sum())[0])
-                .collect()
-        };
-        let scalar = |t: Tensor<B, 1>| crate::backend::host(t.inner())[0];
+        // Every measurement read off the device in one transfer, as the other schemes do.
+        let (nd, ng) = (d.grads.len(), g.grads.len());
+        let mut scalars = vec![
+            d.loss.inner(),
+            d.d_real.inner(),
+            d.d_fake.inner(),
+            g.loss.inner(),
+        ];
+        scalars.extend(
+            d.grads
+                .iter()
+                .chain(&g.grads)
+                .map(|v| v.clone().inner().square().sum()),
+        );
+        let v = crate::train::read(scalars);
         let stats = StepStats::of(
             DStats {
-                loss_d: scalar(d.loss),
-                d_real: scalar(d.d_real),
-                d_fake: scalar(d.d_fake),
-                grad_sq_d: sq(&d.grads),
+                loss_d: v[0],
+                d_real: v[1],
+                d_fake: v[2],
+                grad_sq_d: v[4..4 + nd].to_vec(),
             },
             GStats {
-                loss_g: scalar(g.loss),
-                grad_sq_g: sq(&g.grads),
+                loss_g: v[3],
+                grad_sq_g: v[4 + nd..4 + nd + ng].to_vec(),
             },
         );
         state.opt_d.step(&mut state.phi, w_phi);
