@@ -114,6 +114,27 @@ fn a_study_killed_at_any_moment_resumes_to_the_same_tables() {
     assert!(status_of(&out, "000-simultaneous").contains("resumed_from = 40"));
 }
 
+/// Waits (polling every millisecond, up to a minute) until `trial` has a state file on disk or
+/// the run has ended; true when a state file appeared while the run was still going.
+fn wait_for_checkpoint(child: &mut std::process::Child, trial: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let has_state = fs::read_dir(trial.join("checkpoints")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "bin"))
+        });
+        if has_state {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    false
+}
+
 #[test]
 fn a_kill_from_outside_at_any_time_resumes_to_the_same_tables() {
     let tmp = tempfile::tempdir().unwrap();
@@ -121,7 +142,10 @@ fn a_kill_from_outside_at_any_time_resumes_to_the_same_tables() {
     let started = std::time::Instant::now();
     let want = reference(tmp.path(), &file);
     let whole = started.elapsed();
-    let mut resumed = 0;
+
+    // Kills at fractions of an uninterrupted run's time: they may fall before the first
+    // checkpoint, mid-trial, between trials or after the end (the machine's speed varies);
+    // wherever they fall, a rerun ends with the same tables.
     for fraction in [0.3, 0.55, 0.8] {
         let out = tmp.path().join(format!("kill-{fraction}"));
         let mut child = spawn_run(&file, &out);
@@ -134,13 +158,36 @@ fn a_kill_from_outside_at_any_time_resumes_to_the_same_tables() {
             "after {fraction} of a run: {}",
             text(&o)
         );
-        resumed += text(&o).matches("resumed: ").count();
         assert_same_files(&want, &study_files(&out));
     }
-    // The kills fell mid-trial at least once (the machine's speed varies, so not every time).
+
+    // Kills as soon as a trial's first state file is seen: the rerun resumes that trial from
+    // it (in the first trial, and in the second after the first has ended).
+    let mut resumed = 0;
+    let mut landed = 0;
+    for trial in ["000-simultaneous", "001-alternating"] {
+        let out = tmp.path().join(format!("kill-after-checkpoint-{trial}"));
+        let mut child = spawn_run(&file, &out);
+        let mid_trial = wait_for_checkpoint(&mut child, &out.join(trial));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let o = run_study(&file, &out, &["--jobs", "1"], &[]);
+        assert!(o.status.success(), "killed in {trial}: {}", text(&o));
+        if mid_trial {
+            landed += 1;
+            resumed += text(&o).matches("resumed: ").count();
+        }
+        assert_same_files(&want, &study_files(&out));
+    }
+    // A trial of 150 steps runs on for many milliseconds after its first checkpoint (step
+    // 40), so the kill lands mid-trial unless the machine stalls the test for that long.
     assert!(
-        resumed > 0,
-        "no kill interrupted a trial after a checkpoint"
+        landed > 0,
+        "no kill fell after a checkpoint and before the end"
+    );
+    assert!(
+        resumed >= landed,
+        "{landed} kills fell mid-trial, but only {resumed} trials said they resumed"
     );
 }
 
