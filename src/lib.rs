@@ -17,6 +17,7 @@ pub mod fault;
 pub mod game;
 pub mod interrupt;
 pub mod nets;
+pub mod prior;
 pub mod probe;
 pub mod record;
 pub mod report;

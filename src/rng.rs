@@ -19,11 +19,13 @@ pub enum Stream {
     Probe = 7,
     /// Real samples recorded for the report's sample figures.
     Plot = 8,
+    /// Rows a prior model is fitted on, and the fit's own randomness (see `prior`).
+    PriorFit = 9,
 }
 
 impl Stream {
     /// Every stream, in number order.
-    pub const ALL: [Stream; 8] = [
+    pub const ALL: [Stream; 9] = [
         Stream::InitGenerator,
         Stream::InitDiscriminator,
         Stream::Data,
@@ -32,6 +34,7 @@ impl Stream {
         Stream::Eval,
         Stream::Probe,
         Stream::Plot,
+        Stream::PriorFit,
     ];
 
     /// The stream's name in status files.
@@ -45,6 +48,7 @@ impl Stream {
             Stream::Eval => "eval",
             Stream::Probe => "probe",
             Stream::Plot => "plot",
+            Stream::PriorFit => "prior_fit",
         }
     }
 }

@@ -3,19 +3,13 @@
 //! adversarial training. Training, the in-training probes and `ganlab probe` all start from a
 //! [`TrialSetup`], so they see the same data set and the same game.
 
+use std::sync::Arc;
+
 use crate::data::Dataset;
 use crate::game::Game;
+use crate::prior::FittedPrior;
 use crate::probe::field::GameField;
 use crate::spec::TrialConfig;
-
-/// A model fitted to the training data before adversarial training (SPEC section 3.4). The
-/// skip-GAN carries its output around the generator; `None` is the plain GAN.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum PriorModel {
-    /// No prior model: x = G(z).
-    #[default]
-    None,
-}
 
 /// A trial's data, game, probe batch and prior model.
 #[derive(Debug, Clone)]
@@ -25,21 +19,24 @@ pub struct TrialSetup {
     pub game: Game,
     /// The game on the fixed probe batch (`probe.batch` rows of the trial's `Probe` stream).
     pub field: GameField,
-    pub prior: PriorModel,
+    /// The prior model fitted to the data before adversarial training (SPEC section 3.4);
+    /// `None` for `prior_model = none`. The skip-GAN's generator carries it (see `nets`).
+    pub prior: Option<Arc<FittedPrior>>,
 }
 
 impl TrialSetup {
     /// Builds everything a configuration names (reads a CSV data file if it names one).
     pub fn new(cfg: &TrialConfig) -> anyhow::Result<TrialSetup> {
         let data = Dataset::from_config(&cfg.data)?;
-        let game = Game::new(cfg, data.dim());
+        let prior = crate::prior::fit(cfg, &data)?;
+        let game = Game::new(cfg, data.dim(), prior.clone());
         let field = GameField::new(cfg, &data, game.clone(), cfg.probe.batch);
         Ok(TrialSetup {
             cfg: cfg.clone(),
             data,
             game,
             field,
-            prior: PriorModel::None,
+            prior,
         })
     }
 }

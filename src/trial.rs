@@ -265,12 +265,7 @@ fn coverage<B: GanBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
     let (centers, std) = data.mixture()?;
     let n = cfg.record.eval_samples;
     // A fixed evaluation latent set: every measurement of a trial sees the same z.
-    let z = sample_latent(
-        cfg.latent.prior,
-        &mut stream(cfg.seed, Stream::Eval),
-        n,
-        cfg.latent.dim,
-    );
+    let z = sample_latent(&cfg.latent, &mut stream(cfg.seed, Stream::Eval), n);
     let x = t.generate(z, n);
     Some((mode_coverage(&x, data.dim(), centers, std), x))
 }
@@ -489,7 +484,20 @@ pub fn run_in_dir(
     let result = (|| {
         let (mut sink, resume) = open(dir, cfg, restart, &mut status)?;
         let setup = TrialSetup::new(cfg)?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(p) = &setup.prior {
+            crate::store::write_atomic(&dir.path.join("prior_model.toml"), p.to_toml().as_bytes())?;
+        }
+        let prior_figures: Vec<(String, f64)> = setup
+            .prior
+            .iter()
+            .flat_map(|p| {
+                p.report
+                    .quality
+                    .iter()
+                    .map(|(k, v)| (format!("prior_{k}"), *v))
+            })
+            .collect();
+        let mut outcome = catch_unwind(AssertUnwindSafe(|| {
             run_configured(setup, &mut sink, resume, progress)
         }))
         .map_err(|p| {
@@ -500,6 +508,8 @@ pub fn run_in_dir(
                 .unwrap_or_else(|| "unknown panic".into());
             anyhow::anyhow!("internal error: {msg}")
         })??;
+        // The prior model's fit quality, beside the trial's final figures in trials.csv.
+        outcome.finals.extend(prior_figures);
         match outcome.ending {
             // Its tables stay `.partial` for the run that resumes it.
             Ending::Interrupted { .. } => drop(sink.sync()?),

@@ -6,7 +6,9 @@ use std::f64::consts::PI;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::spec::{DataConfig, RegressionFn};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::spec::{DataConfig, LatentConfig, Prior, RegressionFn};
 
 /// A distribution to sample training data from.
 #[derive(Debug, Clone)]
@@ -124,6 +126,14 @@ impl Dataset {
         self.dim
     }
 
+    /// All rows of a CSV table (row-major), or `None` for a distribution.
+    pub fn table_rows(&self) -> Option<&[f64]> {
+        match &self.kind {
+            Kind::Table { rows } => Some(rows),
+            _ => None,
+        }
+    }
+
     /// The mixture's centres and per-coordinate std, for mode coverage.
     pub fn mixture(&self) -> Option<(&[Vec<f64>], f64)> {
         match &self.kind {
@@ -187,16 +197,96 @@ impl Dataset {
     }
 }
 
+/// The means of the `mixture` latent prior (see [`crate::spec::Prior::Mixture`]).
+pub fn latent_means(cfg: &LatentConfig) -> Vec<Vec<f64>> {
+    let k = cfg.components;
+    (0..k)
+        .map(|j| {
+            let mut m = vec![0.0; cfg.dim];
+            if cfg.dim == 1 {
+                if k > 1 {
+                    m[0] = -cfg.spread + 2.0 * cfg.spread * j as f64 / (k - 1) as f64;
+                }
+            } else {
+                let angle = 2.0 * PI * j as f64 / k as f64;
+                m[0] = cfg.spread * angle.cos();
+                m[1] = cfg.spread * angle.sin();
+            }
+            m
+        })
+        .collect()
+}
+
 /// Latent samples, row-major `n x dim`.
-pub fn sample_latent<R: Rng>(
-    prior: crate::spec::Prior,
-    rng: &mut R,
-    n: usize,
-    dim: usize,
-) -> Vec<f64> {
-    match prior {
-        crate::spec::Prior::Normal => (0..n * dim).map(|_| StandardNormal.sample(rng)).collect(),
-        crate::spec::Prior::Uniform => (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect(),
+pub fn sample_latent<R: Rng>(cfg: &LatentConfig, rng: &mut R, n: usize) -> Vec<f64> {
+    let dim = cfg.dim;
+    match cfg.prior {
+        Prior::Normal => (0..n * dim).map(|_| StandardNormal.sample(rng)).collect(),
+        Prior::Uniform => (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        Prior::Mixture => {
+            let means = latent_means(cfg);
+            let mut out = Vec::with_capacity(n * dim);
+            for _ in 0..n {
+                let m = &means[rng.random_range(0..means.len())];
+                for mi in m {
+                    let e: f64 = StandardNormal.sample(rng);
+                    out.push(mi + cfg.std * e);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The marginal distribution of one latent coordinate, whose CDF turns it into a uniform
+/// number (the Gaussian-mixture prior model picks its component with it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatentMarginal {
+    /// Uniform on [-1, 1].
+    Uniform,
+    /// An equal-weight mixture of Gaussians, as (mean, std) pairs.
+    Gaussians(Vec<(f64, f64)>),
+}
+
+/// The marginal of latent coordinate `coord` under `cfg`'s prior.
+pub fn latent_marginal(cfg: &LatentConfig, coord: usize) -> LatentMarginal {
+    match cfg.prior {
+        Prior::Normal => LatentMarginal::Gaussians(vec![(0.0, 1.0)]),
+        Prior::Uniform => LatentMarginal::Uniform,
+        Prior::Mixture => LatentMarginal::Gaussians(
+            latent_means(cfg)
+                .iter()
+                .map(|m| (m.get(coord).copied().unwrap_or(0.0), cfg.std))
+                .collect(),
+        ),
+    }
+}
+
+impl LatentMarginal {
+    /// The CDF, elementwise, in [0, 1].
+    pub fn cdf<B: Backend, const D: usize>(&self, z: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            LatentMarginal::Uniform => z.add_scalar(1.0).mul_scalar(0.5).clamp(0.0, 1.0),
+            LatentMarginal::Gaussians(parts) => {
+                let w = 1.0 / parts.len() as f64;
+                let mut out: Option<Tensor<B, D>> = None;
+                for (m, s) in parts {
+                    // Phi(t) = (1 + erf(t / sqrt 2)) / 2
+                    let phi = z
+                        .clone()
+                        .sub_scalar(*m)
+                        .div_scalar(s * std::f64::consts::SQRT_2)
+                        .erf()
+                        .add_scalar(1.0)
+                        .mul_scalar(0.5 * w);
+                    out = Some(match out {
+                        Some(o) => o + phi,
+                        None => phi,
+                    });
+                }
+                out.expect("a marginal has a part")
+            }
+        }
     }
 }
 
@@ -242,5 +332,81 @@ mod tests {
         let c = d.sample(&mut stream(8, Stream::Data), 10);
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn mixture_latent_samples_have_the_configured_moments() {
+        // 3 components on a circle of radius 2 in 3-D, std 0.3: mean 0; covariance
+        // std^2 I + (1/3) sum m m^T, i.e. 0.09 + 2 in the first two coordinates, 0.09 in the
+        // third, no correlations (the three means are 120 degrees apart).
+        let cfg = LatentConfig {
+            prior: Prior::Mixture,
+            dim: 3,
+            components: 3,
+            spread: 2.0,
+            std: 0.3,
+        };
+        let n = 200_000;
+        let z = sample_latent(&cfg, &mut stream(9, Stream::Latent), n);
+        let mean: Vec<f64> = (0..3)
+            .map(|j| z.iter().skip(j).step_by(3).sum::<f64>() / n as f64)
+            .collect();
+        for m in &mean {
+            assert!(m.abs() < 0.02, "{mean:?}");
+        }
+        let cov = |a: usize, b: usize| {
+            z.chunks(3).map(|r| r[a] * r[b]).sum::<f64>() / n as f64 - mean[a] * mean[b]
+        };
+        assert!((cov(0, 0) - 2.09).abs() < 0.03, "{}", cov(0, 0));
+        assert!((cov(1, 1) - 2.09).abs() < 0.03, "{}", cov(1, 1));
+        assert!((cov(2, 2) - 0.09).abs() < 0.003, "{}", cov(2, 2));
+        assert!(cov(0, 1).abs() < 0.03 && cov(0, 2).abs() < 0.01);
+        // Every sample lies near one of the means (the mixture is not a blur).
+        let means = latent_means(&cfg);
+        for r in z.chunks(3).take(1000) {
+            let d = means
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .zip(r)
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert!(d < 0.3 * 6.0, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn latent_marginal_cdfs_map_their_samples_to_uniform_numbers() {
+        use crate::backend::{host, matrix, CPU};
+        use burn::backend::NdArray;
+        for prior in [Prior::Normal, Prior::Uniform, Prior::Mixture] {
+            let cfg = LatentConfig {
+                prior,
+                dim: 2,
+                components: 5,
+                ..Default::default()
+            };
+            let n = 20_000;
+            let z = sample_latent(&cfg, &mut stream(3, Stream::Latent), n);
+            for coord in 0..2 {
+                let col: Vec<f64> = z.iter().skip(coord).step_by(2).copied().collect();
+                let u =
+                    host(latent_marginal(&cfg, coord).cdf(matrix::<NdArray<f64>>(col, n, 1, &CPU)));
+                // Deciles of u are those of the uniform distribution.
+                let mut counts = [0usize; 10];
+                for x in &u {
+                    counts[((x * 10.0) as usize).min(9)] += 1;
+                }
+                for c in counts {
+                    assert!(
+                        (c as f64 / n as f64 - 0.1).abs() < 0.01,
+                        "{prior:?} {counts:?}"
+                    );
+                }
+            }
+        }
     }
 }

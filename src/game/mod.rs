@@ -12,7 +12,10 @@ use burn::tensor::{backend::Backend, Tensor};
 use crate::activation::Activations;
 use crate::backend::GanBackend;
 
-use crate::nets::Net;
+use std::sync::Arc;
+
+use crate::nets::{Net, SkipNet};
+use crate::prior::FittedPrior;
 use crate::spec::{Loss, ObjectiveConfig, Regulariser, TrialConfig};
 use loss::row_mean;
 
@@ -35,10 +38,27 @@ pub struct DiscriminatorLoss<B: Backend> {
 }
 
 impl Game {
-    /// The game a trial configuration describes, for data of dimension `x_dim`.
-    pub fn new(cfg: &TrialConfig, x_dim: usize) -> Game {
+    /// The game a trial configuration describes, for data of dimension `x_dim`, with the
+    /// prior model fitted for it (`None` for `prior_model = none`). The generator is the
+    /// skip-GAN's x = P(z) + alpha G(z) unless that is exactly G (no prior model, alpha fixed
+    /// at 1): then it is G itself, so the plain GAN's numbers do not change.
+    pub fn new(cfg: &TrialConfig, x_dim: usize, prior: Option<Arc<FittedPrior>>) -> Game {
+        let g = Net::generator(&cfg.generator, cfg.latent.dim, x_dim);
+        let k = &cfg.skip;
+        let plain = prior.is_none() && !k.learn_alpha && k.alpha == 1.0;
+        let generator = if plain {
+            g
+        } else {
+            Net::Skip(Box::new(SkipNet {
+                generator: g,
+                prior,
+                alpha: k.alpha,
+                learn_alpha: k.learn_alpha,
+                fine_tune: k.fine_tune,
+            }))
+        };
         Game {
-            generator: Net::generator(&cfg.generator, cfg.latent.dim, x_dim),
+            generator,
             discriminator: Net::discriminator(&cfg.discriminator, x_dim),
             objective: cfg.objective.clone(),
         }

@@ -4,11 +4,14 @@
 //! penalties. Linear layers are written as `x.matmul(w) + b`: burn's fused `nn::Linear`
 //! cannot be differentiated twice.
 
+use std::sync::Arc;
+
 use burn::tensor::{activation, backend::Backend, Tensor};
 use rand::Rng;
 
 use crate::activation::Activations;
 use crate::backend::matrix;
+use crate::prior::FittedPrior;
 use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig};
 
 /// Name and shape of one parameter tensor (biases are `1 x n`).
@@ -43,6 +46,48 @@ pub enum Net {
     Constant { dim: usize, init: f64 },
     /// The Dirac-GAN discriminator: D(x) = x psi, psi `dim x 1`, no bias.
     Linear { dim: usize, init: f64 },
+    /// The skip-GAN's generator, x = P(z) + alpha G(z) (see [`SkipNet`]).
+    Skip(Box<SkipNet>),
+}
+
+/// The skip-GAN's generator (SPEC section 3.4): x = P(z) + alpha G(z), the skip connection
+/// carrying the prior model's output around the generator G.
+///
+/// Parameters: G's, then `skip.alpha` (`1 x 1`) when alpha is learned, then P's (`prior.*`)
+/// when P is fine-tuned; a frozen P's values are constants of the forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkipNet {
+    pub generator: Net,
+    /// The fitted prior model; `None` is P(z) = 0.
+    pub prior: Option<Arc<FittedPrior>>,
+    /// alpha, or its initial value when learned.
+    pub alpha: f64,
+    pub learn_alpha: bool,
+    pub fine_tune: bool,
+}
+
+impl SkipNet {
+    /// P(z) for a frozen P: its values as constants, applied to the latent rows flattened to
+    /// rank 2 (probes stack copies of the parameters, not of P).
+    fn frozen_prior<B: Activations, const D: usize>(
+        prior: &FittedPrior,
+        z: Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        let dims = z.dims();
+        let rows: usize = dims[..D - 1].iter().product();
+        let flat: Tensor<B, 2> = z.reshape([rows, dims[D - 1]]);
+        let device = flat.device();
+        let constants: Vec<Tensor<B, 2>> = prior
+            .form
+            .param_specs()
+            .iter()
+            .zip(&prior.values)
+            .map(|(s, v)| matrix::<B>(v.clone(), s.rows, s.cols, &device))
+            .collect();
+        let mut out = dims;
+        out[D - 1] = prior.form.out_dim();
+        prior.form.forward(&constants, flat).reshape(out)
+    }
 }
 
 impl Net {
@@ -90,6 +135,26 @@ impl Net {
                 .collect(),
             Net::Constant { dim, .. } => vec![spec("theta".into(), 1, *dim)],
             Net::Linear { dim, .. } => vec![spec("psi".into(), *dim, 1)],
+            Net::Skip(s) => {
+                let mut v = s.generator.param_specs();
+                if s.learn_alpha {
+                    v.push(spec("skip.alpha".into(), 1, 1));
+                }
+                if let (true, Some(p)) = (s.fine_tune, &s.prior) {
+                    v.extend(p.form.param_specs());
+                }
+                v
+            }
+        }
+    }
+
+    /// Width of the output rows.
+    pub fn out_dim(&self) -> usize {
+        match self {
+            Net::Mlp { dims, .. } => *dims.last().expect("an MLP has an output layer"),
+            Net::Constant { dim, .. } => *dim,
+            Net::Linear { .. } => 1,
+            Net::Skip(s) => s.generator.out_dim(),
         }
     }
 
@@ -115,6 +180,18 @@ impl Net {
                 })
                 .collect(),
             Net::Constant { dim, init } | Net::Linear { dim, init } => vec![vec![*init; *dim]],
+            // G first, from the same stream as the plain GAN's G: the same seed gives the
+            // skip-GAN and the plain GAN the same initial generator.
+            Net::Skip(s) => {
+                let mut v = s.generator.init(rng);
+                if s.learn_alpha {
+                    v.push(vec![s.alpha]);
+                }
+                if let (true, Some(p)) = (s.fine_tune, &s.prior) {
+                    v.extend(p.values.iter().cloned());
+                }
+                v
+            }
         }
     }
 
@@ -145,6 +222,23 @@ impl Net {
                 Tensor::ones(shape, (&x.device(), x.dtype())).matmul(params[0].clone())
             }
             Net::Linear { .. } => x.matmul(params[0].clone()),
+            Net::Skip(s) => {
+                let ng = s.generator.param_specs().len();
+                let mut out = s.generator.forward(&params[..ng], x.clone());
+                if s.learn_alpha {
+                    out = out * params[ng].clone();
+                } else if s.alpha != 1.0 {
+                    out = out.mul_scalar(s.alpha);
+                }
+                match &s.prior {
+                    None => out,
+                    Some(p) if s.fine_tune => {
+                        let first = ng + usize::from(s.learn_alpha);
+                        p.form.forward(&params[first..], x) + out
+                    }
+                    Some(p) => SkipNet::frozen_prior(p, x) + out,
+                }
+            }
         }
     }
 }
@@ -217,5 +311,80 @@ mod tests {
         let g = Net::Constant { dim: 1, init: 0.0 }.forward(&[theta], x);
         assert_eq!(g.dtype(), DType::F64);
         assert_eq!(host(g), [0.1, 0.1]);
+    }
+
+    #[test]
+    fn the_skip_generator_adds_the_prior_models_output_to_alpha_g() {
+        use crate::prior::{FitReport, FittedPrior, PriorForm};
+        type B = NdArray<f64>;
+        let g = Net::Mlp {
+            dims: vec![2, 3, 2],
+            activation: Activation::Tanh,
+        };
+        let g_values = g.init(&mut crate::rng::stream(
+            1,
+            crate::rng::Stream::InitGenerator,
+        ));
+        let z = || matrix::<B>(vec![0.3, -1.2, 0.7, 0.1, -0.4, 2.0], 3, 2, &CPU);
+        let g_out = host(
+            Player::<B>::new(g.clone(), g_values.clone(), &CPU)
+                .net
+                .forward(
+                    &Player::<B>::new(g.clone(), g_values.clone(), &CPU).params,
+                    z(),
+                ),
+        );
+        // P(z) = mean + z[..1] w with mean (1, -2) and w (0.5, 0.25).
+        let prior = Arc::new(FittedPrior {
+            form: PriorForm::PcaGaussian { k: 1, dim: 2 },
+            values: vec![vec![1.0, -2.0], vec![0.5, 0.25]],
+            report: FitReport::default(),
+        });
+        let zs = [0.3, 0.7, -0.4];
+        for (learn_alpha, fine_tune) in [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let net = Net::Skip(Box::new(SkipNet {
+                generator: g.clone(),
+                prior: Some(prior.clone()),
+                alpha: 0.5,
+                learn_alpha,
+                fine_tune,
+            }));
+            let values = net.init(&mut crate::rng::stream(
+                1,
+                crate::rng::Stream::InitGenerator,
+            ));
+            assert_eq!(
+                values[..g_values.len()],
+                g_values[..],
+                "G starts as the plain GAN's"
+            );
+            assert_eq!(
+                values.len(),
+                4 + usize::from(learn_alpha) + 2 * usize::from(fine_tune)
+            );
+            let p = Player::<B>::new(net.clone(), values, &CPU);
+            let x = host(net.forward(&p.params, z()));
+            for r in 0..3 {
+                let want = [1.0 + 0.5 * zs[r], -2.0 + 0.25 * zs[r]];
+                for c in 0..2 {
+                    let w = want[c] + 0.5 * g_out[2 * r + c];
+                    assert!(
+                        (x[2 * r + c] - w).abs() < 1e-14,
+                        "{learn_alpha} {fine_tune}: {x:?}"
+                    );
+                }
+            }
+        }
+        // No prior model and alpha fixed at 1: exactly G.
+        let net = Net::Skip(Box::new(SkipNet {
+            generator: g.clone(),
+            prior: None,
+            alpha: 1.0,
+            learn_alpha: false,
+            fine_tune: false,
+        }));
+        let p = Player::<B>::new(net.clone(), g_values, &CPU);
+        assert_eq!(host(net.forward(&p.params, z())), g_out);
     }
 }

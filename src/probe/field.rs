@@ -45,9 +45,8 @@ impl GameField {
     /// The game of a trial configuration with a probe batch of `batch` rows; builds the data
     /// set (a trial builds its field once, in its set-up).
     pub fn from_config(cfg: &crate::spec::TrialConfig, batch: usize) -> anyhow::Result<GameField> {
-        let data = crate::data::Dataset::from_config(&cfg.data)?;
-        let game = Game::new(cfg, data.dim());
-        Ok(GameField::new(cfg, &data, game, batch))
+        let setup = crate::setup::TrialSetup::new(cfg)?;
+        Ok(GameField::new(cfg, &setup.data, setup.game, batch))
     }
 
     /// `game` on a probe batch of `batch` rows of `data` drawn from the trial's `Probe` stream,
@@ -61,7 +60,7 @@ impl GameField {
         use rand::Rng;
         let mut rng = crate::rng::stream(cfg.seed, crate::rng::Stream::Probe);
         let real = data.sample(&mut rng, batch);
-        let z = crate::data::sample_latent(cfg.latent.prior, &mut rng, batch, cfg.latent.dim);
+        let z = crate::data::sample_latent(&cfg.latent, &mut rng, batch);
         let eps = game
             .needs_interpolation()
             .then(|| (0..batch).map(|_| rng.random::<f64>()).collect());

@@ -47,6 +47,29 @@ pub const CATALOGUE: &[Section] = &[
         entries: &[
             ("normal", "standard normal"),
             ("uniform", "uniform on [-1, 1]"),
+            (
+                "mixture",
+                "`components` Gaussians of std `std`, means on a circle of radius `spread` (evenly in [-spread, spread] in 1-D)",
+            ),
+        ],
+    },
+    Section {
+        title: "prior models (skip-GAN: x = P(z) + alpha G(z); `skip.alpha`, `skip.learn_alpha`, `skip.fine_tune`, `skip.fine_tune_lr`)",
+        key: "prior_model.kind",
+        entries: &[
+            ("none", "P(z) = 0: the plain GAN"),
+            (
+                "pca_gaussian",
+                "Gaussian along the data's top `components` principal directions (closed form)",
+            ),
+            (
+                "gmm",
+                "Gaussian mixture of `components` fitted by EM (`tol`, `max_iter`, `reg_covar`); needs latent.dim > dim(x)",
+            ),
+            (
+                "autoencoder",
+                "MLP auto-encoder (`code_dim`, `depth`, `width`, `activation`) pre-trained for `steps`; P decodes a Gaussian of its codes",
+            ),
         ],
     },
     Section {
@@ -193,6 +216,7 @@ mod tests {
                 let extra = match (s.key, *name) {
                     ("data.kind", "csv") => continue, // needs a file; covered by the end-to-end tests
                     ("generator.kind", "dirac") | ("discriminator.kind", "linear") => "",
+                    ("prior_model.kind", "gmm") => "[base.latent]\ndim = 3\n",
                     ("train.update", "rk4") => {
                         "[base.train]\nopt_g = { kind = \"sgd\", lr = 0.01 }\n\
                          opt_d = { kind = \"sgd\", lr = 0.01 }\n"

@@ -40,6 +40,11 @@ pub struct TrialConfig {
     pub backend: BackendKind,
     pub data: DataConfig,
     pub latent: LatentConfig,
+    /// The model P fitted to the data before training (SPEC section 3.4); `none` is the plain
+    /// GAN.
+    pub prior_model: PriorModelConfig,
+    /// How the skip-GAN combines P and G: x = P(z) + alpha G(z).
+    pub skip: SkipConfig,
     pub generator: GeneratorConfig,
     pub discriminator: DiscriminatorConfig,
     pub objective: ObjectiveConfig,
@@ -57,6 +62,8 @@ impl Default for TrialConfig {
             backend: BackendKind::Cpu,
             data: DataConfig::Ring(RingData::default()),
             latent: LatentConfig::default(),
+            prior_model: PriorModelConfig::None,
+            skip: SkipConfig::default(),
             generator: GeneratorConfig::Mlp(MlpConfig::default()),
             discriminator: DiscriminatorConfig::Mlp(MlpConfig::default()),
             objective: ObjectiveConfig::default(),
@@ -204,6 +211,10 @@ pub enum Prior {
     Normal,
     /// Uniform on [-1, 1] in each coordinate.
     Uniform,
+    /// Equal-weight mixture of `components` Gaussians of std `std` in each coordinate; their
+    /// means lie evenly in [-spread, spread] when `dim` is 1, else on the circle of radius
+    /// `spread` in the first two coordinates (zero in the others).
+    Mixture,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,12 +222,135 @@ pub enum Prior {
 pub struct LatentConfig {
     pub prior: Prior,
     pub dim: usize,
+    /// Components of the `mixture` prior (ignored by the others, so that a sweep over
+    /// `latent.prior` can keep them in its base).
+    pub components: usize,
+    /// Where the `mixture` prior's means lie (see [`Prior::Mixture`]).
+    pub spread: f64,
+    /// Std of each `mixture` component.
+    pub std: f64,
 }
 impl Default for LatentConfig {
     fn default() -> Self {
         LatentConfig {
             prior: Prior::Normal,
             dim: 2,
+            components: 4,
+            spread: 2.0,
+            std: 0.5,
+        }
+    }
+}
+
+/// The prior model P fitted to the training data before adversarial training, chosen by
+/// `kind`. Each fit draws `samples` rows from the trial's own `prior_fit` stream (all rows of
+/// a CSV file), so it depends on the data, its settings and the seed only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriorModelConfig {
+    /// No prior model: P(z) = 0, the plain GAN.
+    #[default]
+    None,
+    /// A Gaussian along the data's top principal directions, in closed form:
+    /// P(z) = mean + z[..k] diag(sqrt(lambda)) V_k^T (k = `components`).
+    PcaGaussian(PcaGaussianConfig),
+    /// A Gaussian mixture fitted by EM (full covariances); z's first `dim(x)` coordinates
+    /// drive the component's Gaussian and coordinate `dim(x)` picks the component.
+    Gmm(GmmConfig),
+    /// An MLP auto-encoder pre-trained on reconstruction; P(z) decodes a Gaussian fitted to
+    /// the codes: P(z) = dec(code_mean + z[..k] A), A A^T the codes' covariance.
+    Autoencoder(AutoencoderConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PcaGaussianConfig {
+    /// Principal directions kept (k <= dim(x), k <= latent.dim).
+    pub components: usize,
+    pub samples: usize,
+}
+impl Default for PcaGaussianConfig {
+    fn default() -> Self {
+        PcaGaussianConfig {
+            components: 2,
+            samples: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GmmConfig {
+    pub components: usize,
+    pub samples: usize,
+    /// EM stops when the mean log-likelihood per row gains less than this.
+    pub tol: f64,
+    pub max_iter: usize,
+    /// Added to each covariance's diagonal so no component collapses onto one point.
+    pub reg_covar: f64,
+}
+impl Default for GmmConfig {
+    fn default() -> Self {
+        GmmConfig {
+            components: 8,
+            samples: 10_000,
+            tol: 1e-6,
+            max_iter: 500,
+            reg_covar: 1e-6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoencoderConfig {
+    /// Dimension of the codes (k <= latent.dim).
+    pub code_dim: usize,
+    /// Hidden layers of the encoder and of the decoder.
+    pub depth: usize,
+    pub width: usize,
+    pub activation: Activation,
+    /// Adam steps of reconstruction training, batch rows and learning rate.
+    pub steps: u64,
+    pub batch: usize,
+    pub lr: f64,
+    pub samples: usize,
+}
+impl Default for AutoencoderConfig {
+    fn default() -> Self {
+        AutoencoderConfig {
+            code_dim: 2,
+            depth: 2,
+            width: 64,
+            activation: Activation::Elu,
+            steps: 2000,
+            batch: 128,
+            lr: 1e-3,
+            samples: 10_000,
+        }
+    }
+}
+
+/// The skip-GAN: x = P(z) + alpha G(z).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SkipConfig {
+    /// alpha, or its initial value when learned.
+    pub alpha: f64,
+    /// alpha is a generator parameter (`skip.alpha`), trained with G.
+    pub learn_alpha: bool,
+    /// P's parameters are generator parameters (`prior.*`), trained with G at `fine_tune_lr`.
+    pub fine_tune: bool,
+    /// P's learning rate when fine-tuned (with the generator's optimiser).
+    pub fine_tune_lr: f64,
+}
+impl Default for SkipConfig {
+    fn default() -> Self {
+        SkipConfig {
+            alpha: 1.0,
+            learn_alpha: false,
+            fine_tune: false,
+            fine_tune_lr: 1e-5,
         }
     }
 }

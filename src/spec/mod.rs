@@ -223,6 +223,7 @@ const TAGGED_SECTIONS: &[&str] = &[
     "discriminator",
     "train.opt_g",
     "train.opt_d",
+    "prior_model",
 ];
 
 fn fill_default_kinds(table: &mut Table) {
@@ -298,6 +299,9 @@ fn inner_key(root: &Table, section: &str) -> Option<String> {
         ("generator" | "discriminator", "mlp") => key_of::<MlpConfig>(t),
         ("generator" | "discriminator", "dirac" | "linear") => key_of::<ScalarInit>(t),
         ("opt_g" | "opt_d", "sgd") => key_of::<SgdConfig>(t),
+        ("prior_model", "pca_gaussian") => key_of::<PcaGaussianConfig>(t),
+        ("prior_model", "gmm") => key_of::<GmmConfig>(t),
+        ("prior_model", "autoencoder") => key_of::<AutoencoderConfig>(t),
         ("opt_g" | "opt_d", "adam") => key_of::<AdamConfig>(t),
         ("opt_g" | "opt_d", "rmsprop") => key_of::<RmspropConfig>(t),
         _ => None,
@@ -402,6 +406,10 @@ fn trial_name(index: usize, _keys: &[String], point: &[Value]) -> String {
     for v in point {
         let raw = match v {
             Value::String(s) => s.clone(),
+            // A whole tagged section (`prior_model = [{ kind = "gmm", ... }, ...]`): its kind.
+            Value::Table(t) if t.get("kind").is_some_and(Value::is_str) => {
+                t["kind"].as_str().unwrap_or_default().to_string()
+            }
             other => other.to_string(),
         };
         let clean: String = raw

@@ -78,6 +78,12 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     }
     check_data(&c.data)?;
     count("latent.dim", c.latent.dim, 1, 4096)?;
+    if c.latent.prior == Prior::Mixture {
+        count("latent.components", c.latent.components, 1, 10_000)?;
+        non_negative("latent.spread", c.latent.spread)?;
+        positive("latent.std", c.latent.std)?;
+    }
+    check_prior_model(c)?;
     match &c.generator {
         GeneratorConfig::Mlp(m) => check_mlp("generator", m)?,
         GeneratorConfig::Dirac(s) => finite("generator.init", s.init)?,
@@ -176,6 +182,113 @@ fn check_data(d: &DataConfig) -> Check {
             }
         }
     }
+}
+
+/// The dimension of the data a configuration names, where it is known without reading a file.
+fn data_dim(d: &DataConfig) -> Option<usize> {
+    match d {
+        DataConfig::Dirac(_) | DataConfig::Mixture1d(_) => Some(1),
+        DataConfig::Ring(_)
+        | DataConfig::Grid(_)
+        | DataConfig::SwissRoll(_)
+        | DataConfig::Regression(_) => Some(2),
+        DataConfig::Csv(_) => None,
+    }
+}
+
+/// The prior model's settings, and the latent coordinates it reads (checked against the data's
+/// dimension again once a CSV file is read, in `prior::fit`).
+fn check_prior_model(c: &TrialConfig) -> Check {
+    let z = c.latent.dim;
+    let x = data_dim(&c.data);
+    let needs_latent = |key: &str, k: usize, why: &str| -> Check {
+        if k > z {
+            fail(
+                key,
+                format!("{why} needs latent.dim >= {k}, but latent.dim is {z}"),
+            )
+        } else {
+            Ok(())
+        }
+    };
+    match &c.prior_model {
+        PriorModelConfig::None => {}
+        PriorModelConfig::PcaGaussian(p) => {
+            count("prior_model.components", p.components, 1, 4096)?;
+            if let Some(x) = x {
+                count("prior_model.components", p.components, 1, x)?;
+            }
+            count("prior_model.samples", p.samples, 2, 10_000_000)?;
+            needs_latent(
+                "prior_model.components",
+                p.components,
+                "a PCA-Gaussian of that many components",
+            )?;
+        }
+        PriorModelConfig::Gmm(g) => {
+            count("prior_model.components", g.components, 1, 1000)?;
+            count("prior_model.samples", g.samples, 2, 10_000_000)?;
+            positive("prior_model.tol", g.tol)?;
+            count("prior_model.max_iter", g.max_iter, 1, 1_000_000)?;
+            positive("prior_model.reg_covar", g.reg_covar)?;
+            if g.samples < g.components {
+                fail(
+                    "prior_model.samples",
+                    format!(
+                        "must be at least prior_model.components ({}), got {}",
+                        g.components, g.samples
+                    ),
+                )?;
+            }
+            if let Some(x) = x {
+                let k = x + usize::from(g.components > 1);
+                needs_latent(
+                    "latent.dim",
+                    k,
+                    "a Gaussian mixture (dim(x) coordinates for the Gaussian, one to pick the component)",
+                )?;
+            }
+        }
+        PriorModelConfig::Autoencoder(a) => {
+            count("prior_model.code_dim", a.code_dim, 1, 4096)?;
+            count("prior_model.depth", a.depth, 0, 64)?;
+            count("prior_model.width", a.width, 1, 1 << 16)?;
+            if a.steps > 10_000_000 {
+                fail(
+                    "prior_model.steps",
+                    format!("must be an integer in [0, 10000000], got {}", a.steps),
+                )?;
+            }
+            count("prior_model.batch", a.batch, 1, 1 << 20)?;
+            positive("prior_model.lr", a.lr)?;
+            count("prior_model.samples", a.samples, 2, 10_000_000)?;
+            needs_latent(
+                "prior_model.code_dim",
+                a.code_dim,
+                "an auto-encoder of that code size",
+            )?;
+        }
+    }
+    finite("skip.alpha", c.skip.alpha)?;
+    positive("skip.fine_tune_lr", c.skip.fine_tune_lr)?;
+    // `skip.fine_tune` with `prior_model = none` has nothing to tune and is allowed, so that
+    // one base can sweep `prior_model` over `none` and the fitted models.
+    if c.skip.fine_tune
+        && c.train.update == UpdateScheme::Rk4
+        && c.skip.fine_tune_lr != c.train.opt_g.lr()
+    {
+        fail(
+            "skip.fine_tune_lr",
+            "`rk4` takes one step size: it must equal train.opt_g.lr",
+        )?;
+    }
+    if !matches!(c.generator, GeneratorConfig::Mlp(_)) && c.prior_model != PriorModelConfig::None {
+        fail(
+            "prior_model.kind",
+            "a prior model needs an `mlp` generator (the Dirac-GAN's generator ignores z)",
+        )?;
+    }
+    Ok(())
 }
 
 /// The flow integrators take one step size for both players and no optimiser of their own.

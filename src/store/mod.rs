@@ -34,6 +34,8 @@ pub const STUDY_README: &str = "# ganlab study folder
   mode-coverage step (`real` = 0) and 256 real points once (`real` = 1).
 - `TRIAL/path_angle.csv`: `alpha, cosine, norm, norm_g, norm_d` along the line from the first
   to the last point of training.
+- `TRIAL/prior_model.toml` (skip-GAN trials with a prior model): what the fit of P measured
+  and P's fitted values; the fit's quality is also in trials.csv as `prior_*` columns.
 - `TRIAL/checkpoints/step-N.npy`: the parameters after N updates as one f64 vector (theta
   then phi, tensors in order; `numpy.load` reads it): the first and final points and every
   `record.checkpoint_every` steps. `ganlab probe TRIAL --step N` probes one again.

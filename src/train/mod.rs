@@ -114,8 +114,8 @@ impl<B: GanBackend> TrainingField<B> {
 
     /// A batch of latent rows from the `latent` stream.
     pub fn latent_batch(&self, streams: &mut Streams, n: usize) -> Tensor<Inner<B>, 2> {
-        let (prior, dim) = (self.cfg().latent.prior, self.cfg().latent.dim);
-        let z = sample_latent(prior, &mut streams.latent, n, dim);
+        let dim = self.cfg().latent.dim;
+        let z = sample_latent(&self.cfg().latent, &mut streams.latent, n);
         matrix::<Inner<B>>(z, n, dim, &self.device)
     }
 

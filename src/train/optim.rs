@@ -15,6 +15,10 @@ pub struct Optimizer<B: Backend> {
     pub(crate) first: Vec<Option<Tensor<B, 2>>>,
     /// Second moment (Adam, RMSProp).
     pub(crate) second: Vec<Option<Tensor<B, 2>>>,
+    /// Each tensor's learning rate over `lr` (1 but for a fine-tuned prior model's tensors,
+    /// which have their own rate): the steps are scaled by it, which for SGD, Adam and
+    /// RMSProp is exactly a learning rate of its own.
+    pub(crate) lr_scale: Vec<f64>,
 }
 
 impl<B: Backend> Optimizer<B> {
@@ -25,7 +29,15 @@ impl<B: Backend> Optimizer<B> {
             t: 0,
             first: vec![None; n],
             second: vec![None; n],
+            lr_scale: vec![1.0; n],
         }
+    }
+
+    /// The same optimiser with learning rate `lr_scale[i] * lr` for tensor `i`.
+    pub fn with_lr_scale(mut self, lr_scale: Vec<f64>) -> Self {
+        assert_eq!(lr_scale.len(), self.first.len(), "one scale per tensor");
+        self.lr_scale = lr_scale;
+        self
     }
 
     /// The learning rate in force.
@@ -87,7 +99,12 @@ impl<B: Backend> Optimizer<B> {
                     (g / (v.sqrt() + c.eps)).mul_scalar(c.lr)
                 }
             };
-            out.push(update);
+            let scale = self.lr_scale[i];
+            out.push(if scale == 1.0 {
+                update
+            } else {
+                update.mul_scalar(scale)
+            });
         }
         out
     }
