@@ -54,6 +54,26 @@ enum Command {
         /// Report folder; default reports/STUDY beside notebooks-data/STUDY, else DIR/report.
         #[arg(long)]
         to: Option<PathBuf>,
+        /// Keep the report live while the study runs: render it again every `--every`
+        /// seconds (the open page reloads itself) until every trial has its final result or
+        /// the run writing the study is gone.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between renders with --watch.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        every: u64,
+    },
+    /// One report comparing the trials of several study folders (this week's variant against
+    /// last week's, say): keyed by `study` and by every key swept in any of them; a study
+    /// that did not sweep a key contributes the value its trials ran with. The study folders
+    /// are only read.
+    Compare {
+        /// Two or more study folders (each holding trials.csv).
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+        /// Report folder (new, empty, or a report ganlab made).
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Probe a trial again from its checkpoints (TRIAL/checkpoints/step-N.npy): the spectrum
     /// at one step (default: the last checkpoint) into TRIAL/probes/step-N/eigen.csv, or the
@@ -237,8 +257,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Report { dir, to } => {
+        Command::Report {
+            dir,
+            to,
+            watch,
+            every,
+        } => {
             let to = to.unwrap_or_else(|| ganlab::report::default_dir(&dir));
+            if watch {
+                return watch_report(&dir, &to, every);
+            }
             let r = ganlab::report::make(&dir, &to)?;
             println!(
                 "report of {} trial(s): {} ({} figures); Parquet tables in {}",
@@ -265,6 +293,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { dirs, to } => {
+            let r = ganlab::report::compare(&dirs, &to)?;
+            println!(
+                "comparison of {} trial(s) from {} studies: {} ({} figures)",
+                r.trials,
+                dirs.len(),
+                r.dir.join("index.html").display(),
+                r.figures
+            );
+            for (trial, why) in &r.unreadable {
+                eprintln!("unreadable: {trial}: {why}");
+            }
+            Ok(if r.unreadable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Probe {
             trial,
@@ -391,5 +437,43 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `ganlab report --watch`: renders the report every `every` seconds while the study runs.
+fn watch_report(
+    dir: &std::path::Path,
+    to: &std::path::Path,
+    every: u64,
+) -> anyhow::Result<ExitCode> {
+    println!(
+        "watching {}: the report {} is rendered every {every} s (Ctrl-C stops)",
+        dir.display(),
+        to.join("index.html").display()
+    );
+    loop {
+        // Asked before rendering: a run gone by then has written all it will, so this render
+        // is its final state.
+        let writer = ganlab::store::lock::writer_may_be_running(dir);
+        let r = ganlab::report::make_live(dir, to, Some(every))?;
+        let now = ganlab::store::now();
+        if r.unfinished.is_empty() {
+            println!("{now}: every trial has its final result; the report is complete");
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{now}: {} of {} trial(s) unfinished",
+            r.unfinished.len(),
+            r.trials
+        );
+        if !writer {
+            println!(
+                "no ganlab run is writing {} any more; stopped watching (run it again to \
+                 resume the unfinished trials)",
+                dir.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(every));
     }
 }

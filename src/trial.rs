@@ -389,12 +389,15 @@ pub fn run<B: GanBackend>(
         Ending::Done => cfg.steps,
         Ending::Diverged { at_step } | Ending::Interrupted { at_step } => at_step,
     };
+    let mut final_probe = None;
     if ending == Ending::Done {
         let end_point = trainer.flat_parameters();
         sink.checkpoint(cfg.steps, &end_point)?;
         if cfg.probe.every > 0 {
             // The point training ended at, and the path to it from the start.
-            sink.eigen_rows(cfg.steps, &probe(&trainer))?;
+            let report = probe(&trainer);
+            sink.eigen_rows(cfg.steps, &report)?;
+            final_probe = Some(probe_values(Some(&report)));
             if let Some(p0) = &rec.initial_point {
                 let field = &trainer.setup().field;
                 sink.path_angle(&path_angle(field, p0, &end_point, &alphas(25)))?;
@@ -412,6 +415,15 @@ pub fn run<B: GanBackend>(
         })
         .map(|(c, v)| (c.clone(), *v))
         .collect();
+    if let Some(values) = final_probe {
+        // The spectrum's figures of the point training ended at (the last metrics row is
+        // the point before the last update, probed only when a probe step falls there).
+        for (name, v) in PROBE_COLUMNS.iter().zip(values) {
+            if let Some(f) = finals.iter_mut().find(|(c, _)| c == name) {
+                f.1 = v;
+            }
+        }
+    }
     if is_dirac_game(&trainer) {
         // After the last update, not before it.
         if let Some(f) = finals.iter_mut().find(|(c, _)| c == "dist_to_equilibrium") {

@@ -643,6 +643,46 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             ],
         ),
         (
+            "a mixture prior model with too few latent coordinates",
+            "[base]\nprior_model = { kind = \"gmm\" }\n".into(),
+            vec!["base.latent.dim".into(), "latent.dim >= 3".into()],
+        ),
+        (
+            "more principal directions than data columns",
+            "[base]\nlatent = { dim = 4 }\nprior_model = { kind = \"pca_gaussian\", components = 3 }\n".into(),
+            vec!["base.prior_model.components".into(), "[1, 2]".into()],
+        ),
+        (
+            "unknown prior-model key",
+            "[base]\nprior_model = { kind = \"pca_gaussian\", comps = 2 }\n".into(),
+            vec!["base.prior_model.comps".into(), "unknown field `comps`".into(), "`components`".into()],
+        ),
+        (
+            "unknown prior model",
+            "[base]\nprior_model = { kind = \"vae\" }\n".into(),
+            vec!["base.prior_model".into(), "unknown variant `vae`".into(), "`gmm`".into()],
+        ),
+        (
+            "zero fine-tuning rate",
+            "[base]\nskip = { fine_tune_lr = 0.0 }\n".into(),
+            vec!["base.skip.fine_tune_lr".into(), "> 0".into()],
+        ),
+        (
+            "infinite skip weight",
+            "[base]\nskip = { alpha = inf }\n".into(),
+            vec!["base.skip.alpha".into(), "finite".into()],
+        ),
+        (
+            "a degenerate latent mixture",
+            "[base]\nlatent = { prior = \"mixture\", std = 0.0 }\n".into(),
+            vec!["base.latent.std".into(), "> 0".into()],
+        ),
+        (
+            "a prior model around the Dirac generator",
+            "[base]\ngenerator = { kind = \"dirac\" }\nprior_model = { kind = \"pca_gaussian\" }\n".into(),
+            vec!["base.prior_model.kind".into(), "needs an `mlp` generator".into()],
+        ),
+        (
             "unknown precision",
             "[base]\nprecision = \"f16\"\n".into(),
             vec![
@@ -934,6 +974,90 @@ fn the_shipped_experiment_files_validate() {
         }
     }
     assert!(n >= 1);
+}
+
+/// The study-plan files (`experiments/week*.toml`) run end to end at a reduced size (see
+/// `short_run`), and their reports state the question at the top.
+#[test]
+fn the_study_plan_files_run_at_reduced_steps() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let tmp = tempfile::tempdir().unwrap();
+    let steps = short_run;
+    let mut n = 0;
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("week"))
+        })
+        .collect();
+    files.sort();
+    for p in files {
+        let text_in = fs::read_to_string(&p).unwrap();
+        let short = steps(&text_in);
+        let file = tmp.path().join(p.file_name().unwrap());
+        fs::write(&file, short).unwrap();
+        let out = tmp.path().join(format!("out-{n}"));
+        let o = ganlab(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "2",
+        ]);
+        assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+        let trials = fs::read_to_string(out.join("trials.csv")).unwrap();
+        assert!(
+            !trials.contains(",failed,"),
+            "{}: a trial failed: {trials}",
+            p.display()
+        );
+        let html = fs::read_to_string(out.join("report/index.html")).unwrap();
+        assert!(
+            html.contains("Weeks "),
+            "{}: no question at the top",
+            p.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 4, "only {n} study-plan files");
+}
+
+/// Every `steps = N` (training and pre-training) becomes `steps = 12`, every `width` 8 (so the
+/// dense spectra stay small), every seed axis `[0]`, and records and probes come every 6
+/// steps, so a study-plan file runs in seconds.
+fn short_run(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut l = line.to_string();
+        for key in ["steps = ", "every = ", "width = "] {
+            let mut from = 0;
+            while let Some(i) = l[from..].find(key) {
+                let start = from + i + key.len();
+                let end = l[start..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .map_or(l.len(), |e| start + e);
+                if end > start {
+                    let value = match key {
+                        "steps = " => "12",
+                        "width = " => "8",
+                        _ => "6",
+                    };
+                    l.replace_range(start..end, value);
+                }
+                from = start;
+            }
+        }
+        if l.starts_with("seed = [") {
+            l = "seed = [0]".into();
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
 }
 
 #[test]

@@ -283,8 +283,23 @@ fn every_figure_the_page_names_exists_and_names_are_escaped() {
     let f = fs::File::open(study.join("metrics.parquet")).unwrap();
     let m = ParquetReader::new(f).finish().unwrap();
     assert_eq!(m.height(), 10 + 10 + 5);
-    assert_eq!(m.get_column_names()[0].as_str(), "trial");
+    let names: Vec<&str> = m.get_column_names().iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        names[..5],
+        ["study", "trial", "objective.loss", "seed", "step"]
+    );
     assert_eq!(m.column("step").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(m.column("seed").unwrap().dtype(), &DataType::Int64);
+    // Rows group by swept key without trials.csv: 10 + 10 rows of minimax.
+    let losses = m.column("objective.loss").unwrap().str().unwrap().clone();
+    let minimax = (0..losses.len())
+        .filter(|&i| losses.get(i) == Some("minimax"))
+        .count();
+    assert_eq!(minimax, 20);
+    assert_eq!(
+        m.column("study").unwrap().str().unwrap().get(0),
+        Some("handmade")
+    );
     let f = fs::File::open(study.join("eigen.parquet")).unwrap();
     assert_eq!(ParquetReader::new(f).finish().unwrap().height(), 6);
 }
@@ -467,4 +482,184 @@ fn an_unreadable_table_is_named_by_file_and_line_and_the_other_trials_are_report
     assert_eq!(outcome("002-wgan-0"), "diverged");
     let html = fs::read_to_string(to.join("index.html")).unwrap();
     assert!(html.contains("the last line is cut short"));
+}
+
+#[test]
+fn compare_makes_one_report_of_several_studies_keyed_by_study() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    handmade_study(&a);
+    handmade_study(&b);
+    // The second study is last week's: another name, and a config.toml per trial holding the
+    // value of a key only the other study swept.
+    put(
+        &b.join("experiment.toml"),
+        "[study]\nname = \"last_week\"\n",
+    );
+    let csv = fs::read_to_string(a.join("trials.csv"))
+        .unwrap()
+        .replace("objective.loss,", "train.batch,")
+        .replace(",minimax,", ",64,")
+        .replace(",<b>wgan</b>,", ",128,");
+    put(&b.join("trials.csv"), &csv);
+    for t in ["000-minimax-0", "001-minimax-1", "002-wgan-0"] {
+        put(
+            &b.join(t).join("config.toml"),
+            "[objective]\nloss = \"hinge\"\n",
+        );
+    }
+    let to = tmp.path().join("both");
+    let o = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args([
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = read_csv(&to.join("summary.csv"));
+    assert_eq!(summary.height(), 6);
+    let names: Vec<&str> = summary
+        .get_column_names()
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(
+        names[..4],
+        ["trial", "study", "objective.loss", "train.batch"]
+    );
+    let col = |c: &str| -> Vec<String> {
+        let s = summary.column(c).unwrap().cast(&DataType::String).unwrap();
+        let s = s.str().unwrap();
+        (0..s.len())
+            .map(|i| s.get(i).unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(
+        col("study"),
+        [
+            "handmade",
+            "handmade",
+            "handmade",
+            "last_week",
+            "last_week",
+            "last_week"
+        ]
+    );
+    // The other study's trials ran with the loss their config.toml holds.
+    assert_eq!(col("objective.loss")[3..], ["hinge", "hinge", "hinge"]);
+    assert_eq!(col("trial")[3], "last_week/000-minimax-0");
+    // One comparison table per key, the study first; the study folders were only read.
+    let by_study = read_csv(&to.join("compare-study.csv"));
+    assert_eq!(by_study.height(), 2);
+    assert!(!a.join("report").exists() && !b.join("metrics.parquet").exists());
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+    assert!(html.contains("last_week"), "{html}");
+
+    // One folder is not a comparison.
+    let o = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args(["compare", a.to_str().unwrap(), "--to", to.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// `ganlab run` of a small study, killed after `kill_at` steps when given.
+fn small_run(dir: &Path, steps: u64, kill_at: Option<u64>) -> std::process::Output {
+    let file = dir.join("live.toml");
+    put(
+        &file,
+        &format!(
+            "[study]\nname = \"live\"\n[base]\nsteps = {steps}\n\
+             generator = {{ kind = \"mlp\", depth = 1, width = 8 }}\n\
+             discriminator = {{ kind = \"mlp\", depth = 1, width = 8 }}\n\
+             train = {{ batch = 16 }}\nrecord = {{ modes_every = 100, eval_samples = 64 }}\n\
+             [sweep]\nseed = [0, 1]\n"
+        ),
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ganlab"));
+    c.args([
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.join("out").to_str().unwrap(),
+        "--quiet",
+    ])
+    .env_remove("GANLAB_FAULT");
+    if let Some(k) = kill_at {
+        c.env("GANLAB_FAULT", format!("step:{k}"));
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn watching_a_study_whose_run_is_gone_renders_once_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The run is killed in its first trial: both trials are unfinished and nobody writes.
+    let o = small_run(tmp.path(), 50, Some(20));
+    assert!(!o.status.success());
+    let out = tmp.path().join("out");
+    let to = tmp.path().join("live-report");
+    let o = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args([
+            "report",
+            out.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+            "--watch",
+            "--every",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("2 of 2 trial(s) unfinished"), "{text}");
+    assert!(text.contains("no ganlab run is writing"), "{text}");
+    // The live page reloads itself while trials are unfinished; a plain report does not.
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+    assert!(html.contains("http-equiv=\"refresh\" content=\"1\""));
+    let o = report(&out, &to);
+    assert!(o.status.success());
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+    assert!(!html.contains("http-equiv=\"refresh\""));
+}
+
+#[test]
+fn watching_a_running_study_follows_it_to_the_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let run = std::thread::spawn(move || small_run(&dir, 3000, None));
+    let out = tmp.path().join("out");
+    // The watcher starts once the study folder has its trials.csv.
+    let start = std::time::Instant::now();
+    while !out.join("trials.csv").exists() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the run wrote no trials.csv"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let to = tmp.path().join("live-report");
+    let o = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args([
+            "report",
+            out.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+            "--watch",
+            "--every",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(run.join().unwrap().status.success());
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("every trial has its final result"), "{text}");
+    let html = fs::read_to_string(to.join("index.html")).unwrap();
+    assert!(!html.contains("http-equiv=\"refresh\""));
 }

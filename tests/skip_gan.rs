@@ -151,7 +151,7 @@ fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
         a.keys()
     );
     // With a prior model the samples change (P(z) is added).
-    assert_ne!(a["000/metrics.csv"], b["001-pca_gaussian-1.0/metrics.csv"]);
+    assert_ne!(a["000/metrics.csv"], b["001-pca_gaussian-components2-1.0/metrics.csv"]);
 }
 
 #[test]
@@ -182,9 +182,9 @@ fn every_prior_model_is_fitted_saved_and_trained_through() {
     }
     assert_eq!(trials.matches(",done,").count(), 3, "{trials}");
     for (trial, kind) in [
-        ("000-pca_gaussian", "pca_gaussian"),
-        ("001-gmm", "gmm"),
-        ("002-autoencoder", "autoencoder"),
+        ("000-pca_gaussian-components2", "pca_gaussian"),
+        ("001-gmm-components4-samples2", "gmm"),
+        ("002-autoencoder-code_dim2-de", "autoencoder"),
     ] {
         let saved = fs::read_to_string(out.join(trial).join("prior_model.toml")).unwrap();
         let t: toml::Table = toml::from_str(&saved).unwrap();
@@ -197,7 +197,7 @@ fn every_prior_model_is_fitted_saved_and_trained_through() {
     // The 4-mode ring is fitted by a 4-component mixture with one component per mode, so the
     // mean log-likelihood is the ring's own: ln(1/4) - ln(2 pi std^2) - 1, std 0.05.
     let gmm: toml::Table =
-        toml::from_str(&fs::read_to_string(out.join("001-gmm/prior_model.toml")).unwrap()).unwrap();
+        toml::from_str(&fs::read_to_string(out.join("001-gmm-components4-samples2/prior_model.toml")).unwrap()).unwrap();
     let ll = gmm["fit"]["quality"]["log_likelihood"].as_float().unwrap();
     let want = (0.25f64).ln() - (2.0 * std::f64::consts::PI * 0.05 * 0.05).ln() - 1.0;
     assert!((ll - want).abs() < 0.05, "{ll} vs {want}");

@@ -56,10 +56,47 @@ pub fn default_dir(study: &Path) -> PathBuf {
 /// Writes the report of the study folder `study` into `to`, and the Parquet tables into
 /// `study`.
 pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
+    make_live(study, to, None)
+}
+
+/// [`make`], for `ganlab report --watch`: while trials are unfinished the page reloads itself
+/// every `refresh_s` seconds.
+pub fn make_live(study: &Path, to: &Path, refresh_s: Option<u64>) -> anyhow::Result<ReportOutcome> {
     check_destination(study, to)?;
     let tables = StudyTables::read(study)?;
-    let summaries = summary::summarise_study(&tables)
-        .map_err(|e| anyhow::anyhow!("{}: cannot summarise the trials: {e}", study.display()))?;
+    let mut outcome = render(&tables, to, refresh_s)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", study.display()))?;
+    outcome.parquet = write_parquet(&tables)?;
+    Ok(outcome)
+}
+
+/// Writes one report comparing the trials of several study folders into `to` (`ganlab
+/// compare`): keyed by `study` and by every key swept in any of them (see
+/// [`StudyTables::merged`]). The study folders are only read.
+pub fn compare(studies: &[PathBuf], to: &Path) -> anyhow::Result<ReportOutcome> {
+    anyhow::ensure!(
+        studies.len() >= 2,
+        "`ganlab compare` takes two or more study folders"
+    );
+    for s in studies {
+        check_destination(s, to)?;
+    }
+    let all = studies
+        .iter()
+        .map(|s| StudyTables::read(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    render(&StudyTables::merged(all), to, None)
+}
+
+/// The report of `tables` (summary, comparisons, figures, index.html), built aside and then
+/// swapped into `to` whole.
+fn render(
+    tables: &StudyTables,
+    to: &Path,
+    refresh_s: Option<u64>,
+) -> anyhow::Result<ReportOutcome> {
+    let summaries = summary::summarise_study(tables)
+        .map_err(|e| anyhow::anyhow!("cannot summarise the trials: {e}"))?;
 
     let staging = staging_dir(to);
     if staging.exists() {
@@ -126,7 +163,14 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
             trial_figs.push(r?);
         }
 
-        let page = index_html(&tables, &summaries, &summary_df, &comparisons, &trial_figs);
+        let page = index_html(
+            tables,
+            &summaries,
+            &summary_df,
+            &comparisons,
+            &trial_figs,
+            refresh_s,
+        );
         fs::write(staging.join("index.html"), page)
             .with_context(|| format!("cannot write {}", staging.join("index.html").display()))?;
         Ok((comparisons, trial_figs))
@@ -157,7 +201,6 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
         fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
     }
 
-    let parquet = write_parquet(&tables)?;
     let figures = comparisons.iter().filter(|c| c.3.is_some()).count()
         + trial_figs.iter().map(Vec::len).sum::<usize>();
     Ok(ReportOutcome {
@@ -175,7 +218,7 @@ pub fn make(study: &Path, to: &Path) -> anyhow::Result<ReportOutcome> {
             .map(|s| s.trial.clone())
             .collect(),
         figures,
-        parquet,
+        parquet: Vec::new(),
     })
 }
 
@@ -366,8 +409,26 @@ impl RGBColorExt {
     }
 }
 
-/// Parquet copies of the per-step tables, one file per table with a `trial` column first,
-/// written into the study folder (`metrics.parquet`, `modes.parquet`, ...).
+/// A constant column of `n` rows holding a swept value: a number where `numeric` (the seed
+/// as an integer), else its text.
+fn swept_parquet_column(name: &str, value: &str, numeric: &bool, n: usize) -> Column {
+    if *numeric && name == "seed" {
+        Column::new(
+            name.into(),
+            vec![value.parse::<i64>().unwrap_or_default(); n],
+        )
+    } else if *numeric {
+        Column::new(
+            name.into(),
+            vec![value.parse::<f64>().unwrap_or(f64::NAN); n],
+        )
+    } else {
+        Column::new(name.into(), vec![value.to_string(); n])
+    }
+}
+
+/// Parquet copies of the per-step tables, one file per table with `study`, `trial`, the swept
+/// keys and `seed` first, written into the study folder (`metrics.parquet`, ...).
 fn write_parquet(s: &StudyTables) -> anyhow::Result<Vec<PathBuf>> {
     type Pick = fn(&tables::TrialTables) -> Option<&DataFrame>;
     let kinds: [(&str, Pick); 5] = [
@@ -377,6 +438,16 @@ fn write_parquet(s: &StudyTables) -> anyhow::Result<Vec<PathBuf>> {
         ("path_angle", |t| t.path_angle.as_ref()),
         ("samples", |t| t.samples.as_ref()),
     ];
+    // A swept key is a number column when every trial's value is a number.
+    let is_number = |v: &str| v.parse::<f64>().is_ok();
+    let numeric: Vec<bool> = (0..s.swept_keys.len())
+        .map(|i| {
+            s.trials
+                .iter()
+                .all(|t| t.swept.get(i).is_some_and(|v| is_number(v)))
+        })
+        .collect();
+    let seeds_numeric = s.trials.iter().all(|t| t.seed.parse::<i64>().is_ok());
     let mut written = Vec::new();
     for (name, pick) in kinds {
         let mut frames = Vec::new();
@@ -386,10 +457,26 @@ fn write_parquet(s: &StudyTables) -> anyhow::Result<Vec<PathBuf>> {
                 continue;
             }
             let mut df = df.clone();
-            df.insert_column(
-                0,
-                Column::new("trial".into(), vec![t.name.clone(); df.height()]),
-            )?;
+            // Study, trial, every swept key and the seed first, so a notebook groups the rows
+            // of many trials (and of several studies' files) without joining trials.csv.
+            let n = df.height();
+            let mut front = vec![
+                Column::new("study".into(), vec![s.name.clone(); n]),
+                Column::new("trial".into(), vec![t.name.clone(); n]),
+            ];
+            for (i, key) in s.swept_keys.iter().enumerate() {
+                let value = t.swept.get(i).cloned().unwrap_or_default();
+                let name = if df.column(key).is_ok() {
+                    format!("swept:{key}")
+                } else {
+                    key.clone()
+                };
+                front.push(swept_parquet_column(&name, &value, &numeric[i], n));
+            }
+            front.push(swept_parquet_column("seed", &t.seed, &seeds_numeric, n));
+            for (i, c) in front.into_iter().enumerate() {
+                df.insert_column(i, c)?;
+            }
             // Steps and indices are integers in the notebooks.
             for c in ["step", "index"] {
                 if let Ok(col) = df.column(c) {
@@ -428,12 +515,18 @@ fn index_html(
     summary_df: &DataFrame,
     comparisons: &[Comparison],
     trial_figs: &[Vec<(String, String)>],
+    refresh_s: Option<u64>,
 ) -> String {
     use html::escape;
     let mut o = String::new();
+    let running = rows.iter().any(|r| r.outcome == "unfinished");
+    let refresh = match refresh_s {
+        Some(n) if running => format!("<meta http-equiv=\"refresh\" content=\"{n}\">"),
+        _ => String::new(),
+    };
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
          <title>{name} - ganlab report</title><style>{style}</style></head><body>\n\
          <h1>Study {name}</h1>\n",
         name = escape(&s.name),

@@ -64,15 +64,7 @@ pub const COMPARED: [&str; 9] = [
 /// The column of `summary.csv` holding the swept key `key`: the key itself, or `swept:KEY`
 /// where the key's name is taken by a column of the summary (a sweep over `steps`, say).
 pub fn swept_column(key: &str) -> String {
-    let taken = [
-        "trial",
-        "seed",
-        "status",
-        "outcome",
-        "steps",
-        "diverged_at",
-        "study",
-    ];
+    let taken = ["trial", "seed", "status", "outcome", "steps", "diverged_at"];
     if taken.contains(&key) || FIGURES.contains(&key) {
         format!("swept:{key}")
     } else {
@@ -197,7 +189,13 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
             "eig_unstable_fraction",
             "gd_spectral_radius",
         ] {
-            set(c, f64s(m, c).and_then(last_finite));
+            // The final probe's value (at the point training ended) when the trial has one.
+            let final_probe = t
+                .finals
+                .iter()
+                .find(|(name, v)| name == c && v.is_finite())
+                .map(|(_, v)| *v);
+            set(c, final_probe.or_else(|| f64s(m, c).and_then(last_finite)));
         }
     }
     if let Some(m) = &t.modes {

@@ -32,6 +32,9 @@ pub struct TrialTables {
     pub modes: Option<DataFrame>,
     pub eigen: Option<DataFrame>,
     pub path_angle: Option<DataFrame>,
+    /// The final figures of `status.toml` (those of the last probe come from the point
+    /// training ended at, which metrics.csv has no row for).
+    pub finals: Vec<(String, f64)>,
     pub samples: Option<DataFrame>,
 }
 
@@ -106,6 +109,7 @@ impl StudyTables {
                 eigen: None,
                 path_angle: None,
                 samples: None,
+                finals: Vec::new(),
                 name,
             };
             read_trial(&dir.join(&t.name), &mut t)?;
@@ -120,6 +124,82 @@ impl StudyTables {
             trials,
         })
     }
+}
+
+impl StudyTables {
+    /// Several studies as one, for `ganlab compare`: trials named `STUDY/TRIAL`, and the keys
+    /// `study` then every key swept in any of them. A trial of a study that did not sweep a
+    /// key gets the value its resolved configuration (`config.toml`) holds, so trials compare
+    /// by what they ran with, whichever study swept it.
+    pub fn merged(studies: Vec<StudyTables>) -> StudyTables {
+        let mut keys: Vec<String> = vec!["study".into()];
+        for s in &studies {
+            for k in &s.swept_keys {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+        let mut names: Vec<String> = Vec::new();
+        let mut trials = Vec::new();
+        let mut listed = Vec::new();
+        for s in studies {
+            // Two studies of one name (the same file run twice, say) are told apart.
+            let mut name = s.name.clone();
+            let mut n = 2;
+            while names.contains(&name) {
+                name = format!("{}-{n}", s.name);
+                n += 1;
+            }
+            names.push(name.clone());
+            listed.push(format!("{name} ({})", s.dir.display()));
+            for mut t in s.trials {
+                let config = fs::read_to_string(s.dir.join(&t.name).join("config.toml"))
+                    .ok()
+                    .and_then(|text| text.parse::<toml::Table>().ok());
+                let swept = keys
+                    .iter()
+                    .map(|k| {
+                        if k == "study" {
+                            return name.clone();
+                        }
+                        if let Some(i) = s.swept_keys.iter().position(|sk| sk == k) {
+                            return t.swept.get(i).cloned().unwrap_or_default();
+                        }
+                        config
+                            .as_ref()
+                            .and_then(|c| value_at(c, k))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                t.swept = swept;
+                t.name = format!("{name}/{}", t.name);
+                trials.push(t);
+            }
+        }
+        StudyTables {
+            dir: PathBuf::new(),
+            name: format!("compare: {}", names.join(" vs ")),
+            description: format!("Trials of {} studies: {}", names.len(), listed.join("; ")),
+            experiment: String::new(),
+            swept_keys: keys,
+            trials,
+        }
+    }
+}
+
+/// The value of dotted key `key` in a configuration table, written as trials.csv writes
+/// swept values (strings bare, anything else as TOML).
+fn value_at(table: &toml::Table, key: &str) -> Option<String> {
+    let mut parts = key.split('.');
+    let mut v = table.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_table()?.get(p)?;
+    }
+    Some(match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 /// `[study] name` and `description` of the experiment file, else the folder's name.
@@ -152,6 +232,7 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
             t.steps = Some(s.steps);
             t.diverged_at = s.diverged_at;
             t.error = s.error;
+            t.finals = s.finals.into_iter().map(|f| (f.name, f.value)).collect();
         }
     }
     let mut partial = false;

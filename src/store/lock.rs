@@ -105,3 +105,24 @@ impl StudyLock {
         })
     }
 }
+
+/// Whether the run that last took the lock of `out` may still be running: false when its lock
+/// file names this host and a process id that no longer exists (or there is no lock file);
+/// true otherwise (another host's run cannot be checked from here). Only reads the file, so
+/// a run starting at that moment is never refused because of it.
+pub fn writer_may_be_running(out: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(out.join(LOCK_FILE)) else {
+        return false;
+    };
+    let Ok(t) = text.parse::<toml::Table>() else {
+        return true;
+    };
+    let pid = t.get("pid").and_then(|v| v.as_integer());
+    let host = t.get("host").and_then(|v| v.as_str());
+    match (pid, host) {
+        (Some(pid), Some(host)) if host == super::host_name() => {
+            Path::new("/proc").join(pid.to_string()).exists()
+        }
+        _ => true,
+    }
+}
