@@ -495,22 +495,26 @@ pub fn run_in_dir(
     let mut status = TrialStatus::running(cfg);
     let result = (|| {
         let (mut sink, resume) = open(dir, cfg, restart, &mut status)?;
-        let setup = TrialSetup::new(cfg)?;
-        if let Some(p) = &setup.prior {
-            crate::store::write_atomic(&dir.path.join("prior_model.toml"), p.to_toml().as_bytes())?;
-        }
-        let prior_figures: Vec<(String, f64)> = setup
-            .prior
-            .iter()
-            .flat_map(|p| {
-                p.report
-                    .quality
-                    .iter()
-                    .map(|(k, v)| (format!("prior_{k}"), *v))
-            })
-            .collect();
-        let mut outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_configured(setup, &mut sink, resume, progress)
+        // The set-up (a prior model's fit included) runs inside too: a panic there fails
+        // this trial, not the study.
+        let (mut outcome, prior_figures) = catch_unwind(AssertUnwindSafe(|| {
+            let setup = TrialSetup::new(cfg)?;
+            if let Some(p) = &setup.prior {
+                let path = dir.path.join("prior_model.toml");
+                crate::store::write_atomic(&path, p.to_toml().as_bytes())?;
+            }
+            let prior_figures: Vec<(String, f64)> = setup
+                .prior
+                .iter()
+                .flat_map(|p| {
+                    p.report
+                        .quality
+                        .iter()
+                        .map(|(k, v)| (format!("prior_{k}"), *v))
+                })
+                .collect();
+            let outcome = run_configured(setup, &mut sink, resume, progress)?;
+            Ok::<_, anyhow::Error>((outcome, prior_figures))
         }))
         .map_err(|p| {
             let msg = p

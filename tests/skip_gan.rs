@@ -151,7 +151,10 @@ fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
         a.keys()
     );
     // With a prior model the samples change (P(z) is added).
-    assert_ne!(a["000/metrics.csv"], b["001-pca_gaussian-components2-1.0/metrics.csv"]);
+    assert_ne!(
+        a["000/metrics.csv"],
+        b["001-pca_gaussian-components2-1.0/metrics.csv"]
+    );
 }
 
 #[test]
@@ -196,8 +199,10 @@ fn every_prior_model_is_fitted_saved_and_trained_through() {
     }
     // The 4-mode ring is fitted by a 4-component mixture with one component per mode, so the
     // mean log-likelihood is the ring's own: ln(1/4) - ln(2 pi std^2) - 1, std 0.05.
-    let gmm: toml::Table =
-        toml::from_str(&fs::read_to_string(out.join("001-gmm-components4-samples2/prior_model.toml")).unwrap()).unwrap();
+    let gmm: toml::Table = toml::from_str(
+        &fs::read_to_string(out.join("001-gmm-components4-samples2/prior_model.toml")).unwrap(),
+    )
+    .unwrap();
     let ll = gmm["fit"]["quality"]["log_likelihood"].as_float().unwrap();
     let want = (0.25f64).ln() - (2.0 * std::f64::consts::PI * 0.05 * 0.05).ln() - 1.0;
     assert!((ll - want).abs() < 0.05, "{ll} vs {want}");
@@ -231,4 +236,30 @@ fn a_killed_skip_gan_resumes_to_the_same_tables() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("resumed: "), "{}", text(&o));
     assert_eq!(study_files(&want), study_files(&got));
+}
+
+#[test]
+fn a_prior_model_that_cannot_be_fitted_fails_its_trial_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("one.csv"), "a,b\n1.0,2.0\n").unwrap();
+    let file = tmp.path().join("bad_fit.toml");
+    fs::write(
+        &file,
+        "[study]\nname = \"bad_fit\"\n[base]\nsteps = 5\ndata = { kind = \"csv\", path = \"one.csv\" }\n\
+         generator = { kind = \"mlp\", depth = 1, width = 4 }\n\
+         discriminator = { kind = \"mlp\", depth = 1, width = 4 }\ntrain = { batch = 4 }\n\
+         [sweep]\nprior_model = [{ kind = \"autoencoder\", steps = 3 }, { kind = \"none\" }]\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    // The study goes on: the plain GAN trial is done, the skip-GAN's is failed with why.
+    let trials = fs::read_to_string(out.join("trials.csv")).unwrap();
+    assert!(
+        trials.contains(",failed,") && trials.contains(",done,"),
+        "{}\n{trials}",
+        text(&o)
+    );
+    let status = fs::read_to_string(out.join("000-autoencoder-steps3/status.toml")).unwrap();
+    assert!(status.contains("at least 2 data rows"), "{status}");
 }

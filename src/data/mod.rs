@@ -238,6 +238,27 @@ pub fn sample_latent<R: Rng>(cfg: &LatentConfig, rng: &mut R, n: usize) -> Vec<f
     }
 }
 
+/// (mean, std) of each latent coordinate under `cfg`'s prior; `None` for the standard normal.
+pub fn latent_moments(cfg: &LatentConfig) -> Option<Vec<(f64, f64)>> {
+    match cfg.prior {
+        Prior::Normal => None,
+        Prior::Uniform => Some(vec![(0.0, (1.0f64 / 3.0).sqrt()); cfg.dim]),
+        Prior::Mixture => {
+            let means = latent_means(cfg);
+            let k = means.len() as f64;
+            Some(
+                (0..cfg.dim)
+                    .map(|i| {
+                        let mean = means.iter().map(|m| m[i]).sum::<f64>() / k;
+                        let second = means.iter().map(|m| m[i] * m[i]).sum::<f64>() / k;
+                        (mean, (cfg.std * cfg.std + second - mean * mean).sqrt())
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
 /// The marginal distribution of one latent coordinate, whose CDF turns it into a uniform
 /// number (the Gaussian-mixture prior model picks its component with it).
 #[derive(Debug, Clone, PartialEq)]

@@ -25,6 +25,9 @@ pub struct Game {
     pub generator: Net,
     pub discriminator: Net,
     pub objective: ObjectiveConfig,
+    /// Each generator tensor's learning rate over `train.opt_g.lr`: 1, but
+    /// `skip.fine_tune_lr / opt_g.lr` for a fine-tuned prior model's tensors (`prior.*`).
+    pub generator_lr_scale: Vec<f64>,
 }
 
 /// The discriminator's loss at one point, with the means it is made of.
@@ -39,25 +42,37 @@ pub struct DiscriminatorLoss<B: Backend> {
 
 impl Game {
     /// The game a trial configuration describes, for data of dimension `x_dim`, with the
-    /// prior model fitted for it (`None` for `prior_model = none`). The generator is the
-    /// skip-GAN's x = P(z) + alpha G(z) unless that is exactly G (no prior model, alpha fixed
-    /// at 1): then it is G itself, so the plain GAN's numbers do not change.
+    /// prior model fitted for it (`None` for `prior_model = none`). With a prior model the
+    /// generator is the skip-GAN's x = P(z) + alpha G(z); without one it is G itself, whatever
+    /// the `skip` settings say (SPEC 3.4: with P = none the skip-GAN is the plain GAN), so a
+    /// sweep over `prior_model` compares the skip-GAN with the plain GAN number for number.
     pub fn new(cfg: &TrialConfig, x_dim: usize, prior: Option<Arc<FittedPrior>>) -> Game {
         let g = Net::generator(&cfg.generator, cfg.latent.dim, x_dim);
         let k = &cfg.skip;
-        let plain = prior.is_none() && !k.learn_alpha && k.alpha == 1.0;
-        let generator = if plain {
-            g
-        } else {
-            Net::Skip(Box::new(SkipNet {
+        let generator = match prior {
+            None => g,
+            Some(prior) => Net::Skip(Box::new(SkipNet {
                 generator: g,
-                prior,
+                prior: Some(prior),
                 alpha: k.alpha,
                 learn_alpha: k.learn_alpha,
                 fine_tune: k.fine_tune,
-            }))
+            })),
         };
+        let ratio = k.fine_tune_lr / cfg.train.opt_g.lr();
+        let generator_lr_scale = generator
+            .param_specs()
+            .iter()
+            .map(|s| {
+                if s.name.starts_with("prior.") {
+                    ratio
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         Game {
+            generator_lr_scale,
             generator,
             discriminator: Net::discriminator(&cfg.discriminator, x_dim),
             objective: cfg.objective.clone(),

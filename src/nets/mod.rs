@@ -86,7 +86,7 @@ impl SkipNet {
             .collect();
         let mut out = dims;
         out[D - 1] = prior.form.out_dim();
-        prior.form.forward(&constants, flat).reshape(out)
+        prior.apply(&constants, flat).reshape(out)
     }
 }
 
@@ -234,7 +234,7 @@ impl Net {
                     None => out,
                     Some(p) if s.fine_tune => {
                         let first = ng + usize::from(s.learn_alpha);
-                        p.form.forward(&params[first..], x) + out
+                        p.apply(&params[first..], x) + out
                     }
                     Some(p) => SkipNet::frozen_prior(p, x) + out,
                 }
@@ -339,6 +339,7 @@ mod tests {
             form: PriorForm::PcaGaussian { k: 1, dim: 2 },
             values: vec![vec![1.0, -2.0], vec![0.5, 0.25]],
             report: FitReport::default(),
+            standardise: None,
         });
         let zs = [0.3, 0.7, -0.4];
         for (learn_alpha, fine_tune) in [(false, false), (true, false), (false, true), (true, true)]

@@ -139,6 +139,7 @@ pub fn fit<R: Rng>(rows: &[f64], dim: usize, cfg: &AutoencoderConfig, rng: &mut 
         form: PriorForm::Autoencoder { k, decoder: dec },
         values: out,
         report,
+        standardise: None,
     }
 }
 
@@ -180,7 +181,7 @@ mod tests {
             .zip(&p.values)
             .map(|(s, v)| matrix::<Plain>(v.clone(), s.rows, s.cols, &CPU))
             .collect();
-        let x = host(p.form.forward(&params, z));
+        let x = host(p.apply(&params, z));
         for r in x.chunks(2) {
             let off = (2.0 * r[0] - r[1]).abs() / 5f64.sqrt();
             assert!(off < 0.1, "{x:?}");

@@ -25,6 +25,8 @@ pub struct GmmFit {
     /// Mean log-likelihood per row after each iteration.
     pub trace: Vec<f64>,
     pub converged: bool,
+    /// EM iterations (M-steps) made.
+    pub iterations: usize,
     pub rows: usize,
 }
 
@@ -181,6 +183,7 @@ pub fn fit<R: Rng>(rows: &[f64], dim: usize, cfg: &GmmConfig, rng: &mut R) -> Gm
         covariances,
         trace: Vec::new(),
         converged: false,
+        iterations: 0,
         rows: n,
     };
     let mut logp = vec![0.0; k];
@@ -212,6 +215,7 @@ pub fn fit<R: Rng>(rows: &[f64], dim: usize, cfg: &GmmConfig, rng: &mut R) -> Gm
         fit.weights = w;
         fit.means = m;
         fit.covariances = c;
+        fit.iterations += 1;
     }
     if !fit.converged {
         // The iteration cap ended EM after an M-step: record the final parameters' value.
@@ -253,7 +257,10 @@ impl GmmFit {
         let mut values = Vec::with_capacity(2 * k);
         for j in 0..k {
             values.push(self.means[j].iter().copied().collect());
-            let l = Cholesky::new(self.covariances[j].clone())
+            // As in the E-step: a tiny ridge where rounding broke positive definiteness.
+            let cov = &self.covariances[j];
+            let l = Cholesky::new(cov.clone())
+                .or_else(|| Cholesky::new(cov + DMatrix::identity(self.dim, self.dim) * 1e-9))
                 .map(|c| c.l())
                 .unwrap_or_else(|| DMatrix::identity(self.dim, self.dim) * 1e-9);
             // Row-major L^T: entry (a, b) is L[(b, a)].
@@ -275,7 +282,7 @@ impl GmmFit {
             "log_likelihood".into(),
             self.trace.last().copied().unwrap_or(f64::NAN),
         );
-        q.insert("iterations".into(), self.trace.len() as f64);
+        q.insert("iterations".into(), self.iterations as f64);
         q.insert("converged".into(), f64::from(u8::from(self.converged)));
         q.insert(
             "smallest_weight".into(),
@@ -289,6 +296,7 @@ impl GmmFit {
             },
             values,
             report,
+            standardise: None,
         }
     }
 }

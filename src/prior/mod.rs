@@ -18,10 +18,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activations;
-use crate::data::{latent_marginal, Dataset, LatentMarginal};
+use crate::backend::matrix;
+use crate::data::{latent_marginal, latent_moments, Dataset, LatentMarginal};
 use crate::nets::{Net, ParamSpec};
 use crate::rng::{stream, Stream};
-use crate::spec::{PriorModelConfig, TrialConfig};
+use crate::spec::{LatentConfig, PriorModelConfig, TrialConfig};
 
 /// The shape of a prior model's map from latent rows to data rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,16 +83,19 @@ impl PriorForm {
         }
     }
 
-    /// P(z) for latent rows `z` `[.., rows, latent]` (ranks as in [`Net::forward`]).
+    /// P for latent rows `z` `[.., rows, latent]` (ranks as in [`Net::forward`]), given also
+    /// standardised (`z_std`, see [`FittedPrior::standardise`]): the maps read `z_std`, the
+    /// mixture's component picker the raw `z` through the latent prior's own CDF.
     pub fn forward<B: Activations, const D: usize>(
         &self,
         params: &[Tensor<B, D>],
         z: Tensor<B, D>,
+        z_std: Tensor<B, D>,
     ) -> Tensor<B, D> {
         let last = D - 1;
         match self {
             PriorForm::PcaGaussian { k, .. } => {
-                z.narrow(last, 0, *k).matmul(params[1].clone()) + params[0].clone()
+                z_std.narrow(last, 0, *k).matmul(params[1].clone()) + params[0].clone()
             }
             PriorForm::Gmm {
                 dim,
@@ -99,7 +103,8 @@ impl PriorForm {
                 selector,
             } => {
                 let gauss = |j: usize| {
-                    z.clone()
+                    z_std
+                        .clone()
                         .narrow(last, 0, *dim)
                         .matmul(params[2 * j + 1].clone())
                         + params[2 * j].clone()
@@ -130,7 +135,7 @@ impl PriorForm {
                 out.expect("at least one component")
             }
             PriorForm::Autoencoder { k, decoder } => {
-                let code = z.narrow(last, 0, *k).matmul(params[1].clone()) + params[0].clone();
+                let code = z_std.narrow(last, 0, *k).matmul(params[1].clone()) + params[0].clone();
                 decoder.forward(&params[2..], code)
             }
         }
@@ -167,9 +172,46 @@ pub struct FittedPrior {
     /// One vector per `form.param_specs()`, row-major.
     pub values: Vec<Vec<f64>>,
     pub report: FitReport,
+    /// (mean, std) of each latent coordinate under the latent prior, when it is not the
+    /// standard normal: P reads z standardised by them, so the fitted model's mean and
+    /// covariance come out under every latent prior (its shape follows the latent's).
+    pub standardise: Option<Vec<(f64, f64)>>,
 }
 
 impl FittedPrior {
+    /// P(z) with P's parameters `params` (the fitted values as constants, or the generator's
+    /// `prior.*` tensors when fine-tuned).
+    pub fn apply<B: Activations, const D: usize>(
+        &self,
+        params: &[Tensor<B, D>],
+        z: Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        let z_std = match &self.standardise {
+            None => z.clone(),
+            Some(moments) => {
+                let zd = moments.len();
+                let mut shape = [1usize; D];
+                shape[D - 1] = zd;
+                let dev = z.device();
+                let row = |v: Vec<f64>| matrix::<B>(v, 1, zd, &dev).reshape(shape);
+                let mean = row(moments.iter().map(|m| m.0).collect());
+                let inv_std = row(moments.iter().map(|m| 1.0 / m.1).collect());
+                (z.clone() - mean) * inv_std
+            }
+        };
+        self.form.forward(params, z, z_std)
+    }
+
+    /// The model for a trial's latent prior: the standardisation of z and, for the mixture,
+    /// the component picker's CDF (a fit itself does not depend on the latent prior).
+    fn for_latent(mut self, latent: &LatentConfig, x_dim: usize) -> FittedPrior {
+        self.standardise = latent_moments(latent);
+        if let PriorForm::Gmm { selector, .. } = &mut self.form {
+            *selector = latent_marginal(latent, x_dim);
+        }
+        self
+    }
+
     /// The contents of `TRIAL/prior_model.toml`: the fit's report and the fitted values.
     pub fn to_toml(&self) -> String {
         #[derive(Serialize)]
@@ -203,13 +245,28 @@ impl FittedPrior {
 
 /// The rows a prior model is fitted on: every row of a CSV table, otherwise `samples` rows
 /// drawn from the trial's `prior_fit` stream (so fitting never shifts training's streams).
-fn fit_rows(data: &Dataset, samples: usize, seed: u64) -> (Vec<f64>, rand_chacha::ChaCha8Rng) {
+fn fit_rows(
+    data: &Dataset,
+    samples: usize,
+    seed: u64,
+) -> anyhow::Result<(Vec<f64>, rand_chacha::ChaCha8Rng)> {
     let mut rng = stream(seed, Stream::PriorFit);
     let rows = match data.table_rows() {
         Some(rows) => rows.to_vec(),
         None => data.sample(&mut rng, samples),
     };
-    (rows, rng)
+    let n = rows.len() / data.dim();
+    anyhow::ensure!(
+        n >= 2,
+        "a prior model is fitted to at least 2 data rows, the data has {n}"
+    );
+    // Squares of larger values overflow the covariances.
+    if let Some(x) = rows.iter().find(|x| x.abs() > 1e100) {
+        anyhow::bail!(
+            "a prior model needs data values below 1e100 in magnitude, the data holds {x:e}"
+        );
+    }
+    Ok((rows, rng))
 }
 
 /// Fits the prior model a configuration names to `data`, or `None` for `prior_model = none`.
@@ -221,11 +278,11 @@ pub fn fit(cfg: &TrialConfig, data: &Dataset) -> anyhow::Result<Option<Arc<Fitte
     if cfg.prior_model == PriorModelConfig::None {
         return Ok(None);
     }
+    // The latent prior is not part of the key: it changes how P reads z, not the fit.
     let key = format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}",
         toml::to_string(&cfg.data).unwrap_or_default(),
         toml::to_string(&cfg.prior_model).unwrap_or_default(),
-        toml::to_string(&cfg.latent).unwrap_or_default(),
         cfg.seed
     );
     let slot = {
@@ -242,7 +299,9 @@ pub fn fit(cfg: &TrialConfig, data: &Dataset) -> anyhow::Result<Option<Arc<Fitte
             .map_err(|e| format!("{e:#}"))
     });
     match fitted {
-        Ok(p) => Ok(Some(p.clone())),
+        Ok(p) => Ok(Some(Arc::new(
+            (**p).clone().for_latent(&cfg.latent, data.dim()),
+        ))),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
@@ -265,12 +324,12 @@ fn fit_now(cfg: &TrialConfig, data: &Dataset) -> anyhow::Result<FittedPrior> {
                 "prior_model.components: a PCA-Gaussian of {} components needs data of at least that many columns, the data has {dim}",
                 p.components
             );
-            let (rows, _) = fit_rows(data, p.samples, cfg.seed);
+            let (rows, _) = fit_rows(data, p.samples, cfg.seed)?;
             Ok(pca::fit(&rows, dim, p.components))
         }
         PriorModelConfig::Gmm(g) => {
             needs("prior_model (gmm)", dim + usize::from(g.components > 1))?;
-            let (rows, mut rng) = fit_rows(data, g.samples, cfg.seed);
+            let (rows, mut rng) = fit_rows(data, g.samples, cfg.seed)?;
             anyhow::ensure!(
                 rows.len() / dim >= g.components,
                 "prior_model.components: {} components need at least as many data rows, the data has {}",
@@ -278,11 +337,75 @@ fn fit_now(cfg: &TrialConfig, data: &Dataset) -> anyhow::Result<FittedPrior> {
                 rows.len() / dim
             );
             let fit = gmm::fit(&rows, dim, g, &mut rng);
-            Ok(fit.into_prior(latent_marginal(&cfg.latent, dim)))
+            // The component picker is set per trial (`for_latent`).
+            Ok(fit.into_prior(LatentMarginal::Uniform))
         }
         PriorModelConfig::Autoencoder(a) => {
-            let (rows, mut rng) = fit_rows(data, a.samples, cfg.seed);
+            let (rows, mut rng) = fit_rows(data, a.samples, cfg.seed)?;
             Ok(autoencoder::fit(&rows, dim, a, &mut rng))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{host, CPU};
+    use crate::data::sample_latent;
+    use crate::spec::Prior;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn the_pca_gaussian_keeps_its_moments_under_every_latent_prior() {
+        // A fitted 2-D Gaussian (mean (1, -1), covariance w^T w) read through each prior.
+        let fitted = FittedPrior {
+            form: PriorForm::PcaGaussian { k: 2, dim: 2 },
+            values: vec![vec![1.0, -1.0], vec![2.0, 0.5, 0.0, 0.7]],
+            report: FitReport::default(),
+            standardise: None,
+        };
+        let want_cov = [[4.0, 1.0], [1.0, 0.25 + 0.49]];
+        for prior in [Prior::Normal, Prior::Uniform, Prior::Mixture] {
+            let latent = LatentConfig {
+                prior,
+                dim: 2,
+                components: 3,
+                spread: 2.0,
+                std: 0.4,
+            };
+            let p = fitted.clone().for_latent(&latent, 2);
+            let n = 100_000;
+            let z = sample_latent(&latent, &mut stream(5, Stream::Latent), n);
+            type B = NdArray<f64>;
+            let params: Vec<Tensor<B, 2>> = p
+                .form
+                .param_specs()
+                .iter()
+                .zip(&p.values)
+                .map(|(s, v)| matrix::<B>(v.clone(), s.rows, s.cols, &CPU))
+                .collect();
+            let x = host(p.apply(&params, matrix::<B>(z, n, 2, &CPU)));
+            let mean: Vec<f64> = (0..2)
+                .map(|j| x.iter().skip(j).step_by(2).sum::<f64>() / n as f64)
+                .collect();
+            assert!(
+                (mean[0] - 1.0).abs() < 0.03 && (mean[1] + 1.0).abs() < 0.03,
+                "{prior:?} {mean:?}"
+            );
+            for a in 0..2 {
+                for b in 0..2 {
+                    let c = x
+                        .chunks(2)
+                        .map(|r| (r[a] - mean[a]) * (r[b] - mean[b]))
+                        .sum::<f64>()
+                        / n as f64;
+                    assert!(
+                        (c - want_cov[a][b]).abs() < 0.05 * want_cov[0][0],
+                        "{prior:?}: cov[{a}][{b}] = {c}, want {}",
+                        want_cov[a][b]
+                    );
+                }
+            }
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn fit(rows: &[f64], dim: usize, k: usize) -> FittedPrior {
         form: PriorForm::PcaGaussian { k, dim },
         values: vec![mean.iter().copied().collect(), w],
         report,
+        standardise: None,
     }
 }
 

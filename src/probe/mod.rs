@@ -13,8 +13,8 @@ use crate::backend::{CpuF64, CPU};
 use crate::spec::ProbeProduct;
 use field::GameField;
 use spectrum::{
-    dense_eigenvalues, equal_rate_gd_radius, figures, simultaneous_gd_radius, Eigenvalue,
-    SpectrumFigures,
+    dense_eigenvalues, equal_rate_gd_radius, figures, gd_radius_per_coordinate,
+    simultaneous_gd_radius, Eigenvalue, SpectrumFigures,
 };
 
 /// What one probe found at one point.
@@ -74,6 +74,30 @@ pub fn jacobian(field: &GameField, p: &[f64], product: ProbeProduct) -> Vec<f64>
     }
 }
 
+/// The spectral radius of I - H J, H = diag(step size of each coordinate): `lr_g` for the
+/// generator's coordinates (scaled for a fine-tuned prior model's, see
+/// `Game::generator_lr_scale`), `lr_d` for the discriminator's.
+fn gd_radius(field: &GameField, jac: &[f64], game: &[Eigenvalue], lr_g: f64, lr_d: f64) -> f64 {
+    let (ng, _, n) = field.dims();
+    let scales = &field.game.generator_lr_scale;
+    if scales.iter().all(|&s| s == 1.0) {
+        // One eigendecomposition fewer when the players share a step size.
+        return if lr_g == lr_d {
+            equal_rate_gd_radius(game, lr_g)
+        } else {
+            simultaneous_gd_radius(jac, n, ng, lr_g, lr_d)
+        };
+    }
+    let mut etas: Vec<f64> = field
+        .theta
+        .iter()
+        .zip(scales)
+        .flat_map(|(s, k)| std::iter::repeat_n(lr_g * k, s.len()))
+        .collect();
+    etas.resize(n, lr_d);
+    gd_radius_per_coordinate(jac, n, &etas)
+}
+
 /// [`probe_dense`] with the Jacobian formed by `product`.
 pub fn probe_dense_with(
     field: &GameField,
@@ -90,12 +114,7 @@ pub fn probe_dense_with(
         hessian_g: symmetric_eigenvalues(m.view((0, 0), (ng, ng)).into_owned()),
         hessian_d: symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned()),
         figures: figures(&game),
-        // One eigendecomposition fewer when the players share a step size.
-        gd_radius: if lr_g == lr_d {
-            equal_rate_gd_radius(&game, lr_g)
-        } else {
-            simultaneous_gd_radius(&jac, n, ng, lr_g, lr_d)
-        },
+        gd_radius: gd_radius(field, &jac, &game, lr_g, lr_d),
         game_method: "dense",
         hessian_method: "dense",
         game_residuals: Vec::new(),

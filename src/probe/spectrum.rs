@@ -252,16 +252,33 @@ pub fn simultaneous_gd_radius(
     eta_g: f64,
     eta_d: f64,
 ) -> f64 {
+    let etas: Vec<f64> = (0..n)
+        .map(|i| if i < n_theta { eta_g } else { eta_d })
+        .collect();
+    gd_radius_per_coordinate(jacobian, n, &etas)
+}
+
+/// The spectral radius of I - diag(etas) J: gradient descent with a step size per coordinate.
+///
+/// Taken as max |1 - mu| over the eigenvalues mu of diag(etas) J, not from I - diag(etas) J
+/// itself: with small step sizes that matrix is nearly the identity, its eigenvalues cluster
+/// at 1, and nalgebra's Schur iteration was seen to take many seconds on a 108 x 108 one.
+/// diag(etas) J is scaled by the largest step first, so its eigenvalues are of J's size.
+pub fn gd_radius_per_coordinate(jacobian: &[f64], n: usize, etas: &[f64]) -> f64 {
+    let top = etas.iter().copied().fold(0.0f64, f64::max);
+    if top <= 0.0 {
+        return 1.0;
+    }
     let mut m = vec![0.0; n * n];
     for i in 0..n {
-        let eta = if i < n_theta { eta_g } else { eta_d };
+        let scale = etas[i] / top;
         for j in 0..n {
-            m[i * n + j] = -eta * jacobian[i * n + j] + if i == j { 1.0 } else { 0.0 };
+            m[i * n + j] = scale * jacobian[i * n + j];
         }
     }
     dense_eigenvalues(&m, n)
         .iter()
-        .map(|e| e.re.hypot(e.im))
+        .map(|e| (1.0 - top * e.re).hypot(top * e.im))
         .fold(0.0, f64::max)
 }
 
@@ -391,5 +408,17 @@ mod tests {
         let direct = simultaneous_gd_radius(&j, n, 11, eta, eta);
         let from_j = equal_rate_gd_radius(&dense_eigenvalues(&j, n), eta);
         assert!((direct - from_j).abs() < 1e-12, "{direct} vs {from_j}");
+    }
+
+    #[test]
+    fn a_step_size_per_coordinate_scales_each_row_of_the_jacobian() {
+        // J = diag(1, 2, 3) and steps (0.5, 0.1, 0.9): I - H J = diag(0.5, 0.8, -1.7).
+        let j = [1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0];
+        let r = gd_radius_per_coordinate(&j, 3, &[0.5, 0.1, 0.9]);
+        assert!((r - 1.7).abs() < 1e-12, "{r}");
+        // Two players' rates are the special case.
+        let a = simultaneous_gd_radius(&j, 3, 1, 0.5, 0.1);
+        let b = gd_radius_per_coordinate(&j, 3, &[0.5, 0.1, 0.1]);
+        assert_eq!(a, b);
     }
 }

@@ -622,11 +622,9 @@ fn index_html(
         if figs.is_empty() {
             o.push_str("<p>No recorded tables.</p>\n");
         }
-        html::figures(
-            &mut o,
-            &format!("trials/{}", html::url_segment(&t.name)),
-            figs,
-        );
+        // A compared trial is `STUDY/TRIAL`, in folders of those names: each part is encoded.
+        let folder: Vec<String> = t.name.split('/').map(html::url_segment).collect();
+        html::figures(&mut o, &format!("trials/{}", folder.join("/")), figs);
     }
     o.push_str("</body></html>\n");
     o

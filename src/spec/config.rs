@@ -258,7 +258,7 @@ pub enum PriorModelConfig {
     /// drive the component's Gaussian and coordinate `dim(x)` picks the component.
     Gmm(GmmConfig),
     /// An MLP auto-encoder pre-trained on reconstruction; P(z) decodes a Gaussian fitted to
-    /// the codes: P(z) = dec(code_mean + z[..k] A), A A^T the codes' covariance.
+    /// the codes: P(z) = dec(code_mean + z[..k] A), A^T A the codes' covariance.
     Autoencoder(AutoencoderConfig),
 }
 

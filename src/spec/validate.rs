@@ -274,6 +274,7 @@ fn check_prior_model(c: &TrialConfig) -> Check {
     // `skip.fine_tune` with `prior_model = none` has nothing to tune and is allowed, so that
     // one base can sweep `prior_model` over `none` and the fitted models.
     if c.skip.fine_tune
+        && c.prior_model != PriorModelConfig::None
         && c.train.update == UpdateScheme::Rk4
         && c.skip.fine_tune_lr != c.train.opt_g.lr()
     {

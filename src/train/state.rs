@@ -83,25 +83,6 @@ fn values_of<B: Backend>(net: &Net, values: Vec<Vec<f64>>, dev: &B::Device) -> V
         .collect()
 }
 
-/// The generator's per-tensor learning rates over `train.opt_g.lr`: a fine-tuned prior
-/// model's tensors (`prior.*`) learn at `skip.fine_tune_lr`.
-fn generator_lr_scale(setup: &TrialSetup) -> Vec<f64> {
-    let ratio = setup.cfg.skip.fine_tune_lr / setup.cfg.train.opt_g.lr();
-    setup
-        .game
-        .generator
-        .param_specs()
-        .iter()
-        .map(|s| {
-            if s.name.starts_with("prior.") {
-                ratio
-            } else {
-                1.0
-            }
-        })
-        .collect()
-}
-
 impl<B: Backend> TrialState<B> {
     /// The state before the first step: both players initialised from their seeded streams.
     pub fn initial(setup: &TrialSetup, device: &B::Device) -> TrialState<B> {
@@ -118,7 +99,7 @@ impl<B: Backend> TrialState<B> {
         TrialState {
             step: 0,
             opt_g: Optimizer::new(setup.cfg.train.opt_g.clone(), theta.len())
-                .with_lr_scale(generator_lr_scale(setup)),
+                .with_lr_scale(setup.game.generator_lr_scale.clone()),
             opt_d: Optimizer::new(setup.cfg.train.opt_d.clone(), phi.len()),
             theta,
             phi,
