@@ -157,10 +157,7 @@ fn kmeans_pp<R: Rng>(x: &[DVector<f64>], k: usize, rng: &mut R) -> Vec<DVector<f
 
 /// Fits a mixture to row-major `rows` of `dim` columns.
 pub fn fit<R: Rng>(rows: &[f64], dim: usize, cfg: &GmmConfig, rng: &mut R) -> GmmFit {
-    let x: Vec<DVector<f64>> = rows
-        .chunks(dim)
-        .map(|r| DVector::from_column_slice(r))
-        .collect();
+    let x: Vec<DVector<f64>> = rows.chunks(dim).map(DVector::from_column_slice).collect();
     let (n, k) = (x.len(), cfg.components);
     // Start: hard assignment to the nearest k-means++ centre.
     let centres = kmeans_pp(&x, k, rng);
