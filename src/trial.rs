@@ -29,7 +29,7 @@ use crate::train::{StepStats, Trainer};
 pub const PLOT_SAMPLES: usize = 256;
 
 /// Columns of `metrics.csv` that probes fill (NaN on steps without a probe).
-pub const PROBE_COLUMNS: [&str; 10] = [
+pub const PROBE_COLUMNS: [&str; 15] = [
     "eig_max_re",
     "eig_min_re",
     "eig_max_im_over_re",
@@ -40,10 +40,15 @@ pub const PROBE_COLUMNS: [&str; 10] = [
     "hess_d_min",
     "hess_d_max",
     "eig_converged",
+    "rotation",
+    "sym_min",
+    "sym_max",
+    "hamiltonian",
+    "point_class",
 ];
 
-fn probe_values(r: Option<&ProbeReport>) -> [f64; 10] {
-    let Some(r) = r else { return [f64::NAN; 10] };
+fn probe_values(r: Option<&ProbeReport>) -> [f64; 15] {
+    let Some(r) = r else { return [f64::NAN; 15] };
     let ends = |v: &[f64]| {
         (
             v.first().copied().unwrap_or(f64::NAN),
@@ -64,6 +69,11 @@ fn probe_values(r: Option<&ProbeReport>) -> [f64; 10] {
         dmin,
         dmax,
         r.converged as f64,
+        r.mechanics.rotation,
+        r.mechanics.sym_min,
+        r.mechanics.sym_max,
+        r.mechanics.hamiltonian,
+        r.mechanics.class.map_or(f64::NAN, |c| c as u8 as f64),
     ]
 }
 

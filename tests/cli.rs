@@ -1101,6 +1101,35 @@ fn dirac_spectra_study_records_the_known_spectra_in_eigen_csv() {
     ] {
         assert!(m.contains(&c.to_string()), "{c}: {m:?}");
     }
+    // The game's mechanics at the equilibrium (issue 13, item 5): with f'(0) = 1/2 and R1
+    // weight gamma, J = [[0, 1/2], [-1/2, gamma]], so |A|_F/|J|_F = sqrt(0.5 / (0.5 +
+    // gamma^2)) and S = diag(0, gamma); the point is locally stable for gamma > 0 with
+    // H_GG = 0 and H_DD = gamma, a local Nash equilibrium (class 2); unregularised, J is a
+    // pure rotation with eigenvalues +-i/2: not stable (class 0).
+    let at_start = |trial: &str| -> std::collections::HashMap<String, f64> {
+        let path = out.join(trial).join("metrics.csv");
+        let names = header(&path);
+        let first = rows(&path).into_iter().next().unwrap();
+        names
+            .into_iter()
+            .zip(first.iter().map(|v| v.parse::<f64>().unwrap()))
+            .collect()
+    };
+    for (trial, gamma, class) in [
+        ("003-non_saturating-0.0", 0.0f64, 0.0),
+        ("004-non_saturating-0.3", 0.3, 2.0),
+        ("005-non_saturating-1.0", 1.0, 2.0),
+    ] {
+        let m = at_start(trial);
+        let want = (0.5 / (0.5 + gamma * gamma)).sqrt();
+        assert!((m["rotation"] - want).abs() < 1e-12, "{trial}: {m:?}");
+        assert!(
+            (m["sym_max"] - gamma).abs() < 1e-12 && m["sym_min"].abs() < 1e-12,
+            "{trial}"
+        );
+        assert_eq!(m["hamiltonian"], 0.0, "{trial}: v = 0 at the equilibrium");
+        assert_eq!(m["point_class"], class, "{trial}");
+    }
     let path = out.join("004-non_saturating-0.3/path_angle.csv");
     assert_eq!(
         header(&path),

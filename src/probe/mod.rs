@@ -3,6 +3,7 @@
 
 pub mod field;
 pub mod krylov;
+pub mod mechanics;
 pub mod modes;
 pub mod path;
 pub mod spectrum;
@@ -40,6 +41,8 @@ pub struct ProbeReport {
     /// Spectral radius of I - H J for simultaneous gradient descent at the trial's learning
     /// rates (exact for plain SGD; for Adam and RMSProp it uses their nominal rates).
     pub gd_radius: f64,
+    /// Rotation, potential part, Hamiltonian and the kind of point (see [`mechanics`]).
+    pub mechanics: mechanics::Mechanics,
 }
 
 fn symmetric_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
@@ -110,9 +113,14 @@ pub fn probe_dense_with(
     let jac = jacobian(field, p, product);
     let game = dense_eigenvalues(&jac, n);
     let m = DMatrix::from_row_slice(n, n, &jac);
+    let hessian_g = symmetric_eigenvalues(m.view((0, 0), (ng, ng)).into_owned());
+    let hessian_d = symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned());
+    let v = field.fields::<CpuF64>(p, &CPU);
+    let mechanics = mechanics::measure(&jac, n, &game, &hessian_g, &hessian_d, &v);
     ProbeReport {
-        hessian_g: symmetric_eigenvalues(m.view((0, 0), (ng, ng)).into_owned()),
-        hessian_d: symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned()),
+        hessian_g,
+        hessian_d,
+        mechanics,
         figures: figures(&game),
         gd_radius: gd_radius(field, &jac, &game, lr_g, lr_d),
         game_method: "dense",
@@ -181,6 +189,7 @@ pub fn probe_krylov(
     let hd = block(false);
     let re = |r: &krylov::KrylovResult| r.values.iter().map(|e| e.re).collect::<Vec<_>>();
     ProbeReport {
+        mechanics: mechanics::Mechanics::partial(&field.fields::<CpuF64>(p, &CPU)),
         figures: figures(&game.values),
         gd_radius: f64::NAN,
         game_method: "arnoldi",

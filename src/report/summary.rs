@@ -22,7 +22,7 @@ pub const CONVERGED_RATIO: f64 = 0.1;
 
 /// Numeric columns of `summary.csv`, after the text ones; a trial without the data for one
 /// leaves it empty.
-pub const FIGURES: [&str; 22] = [
+pub const FIGURES: [&str; 27] = [
     "final_loss_g",
     "final_loss_d",
     "final_d_real",
@@ -44,6 +44,11 @@ pub const FIGURES: [&str; 22] = [
     "eig_max_im_over_re",
     "eig_unstable_fraction",
     "gd_spectral_radius",
+    "rotation",
+    "hamiltonian",
+    "probes_not_stable",
+    "probes_stable_saddle",
+    "probes_local_nash",
     "path_min_cosine",
 ];
 
@@ -188,6 +193,8 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
             "eig_max_im_over_re",
             "eig_unstable_fraction",
             "gd_spectral_radius",
+            "rotation",
+            "hamiltonian",
         ] {
             // The final probe's value (at the point training ended) when the trial has one.
             let final_probe = t
@@ -196,6 +203,39 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
                 .find(|(name, v)| name == c && v.is_finite())
                 .map(|(_, v)| *v);
             set(c, final_probe.or_else(|| f64s(m, c).and_then(last_finite)));
+        }
+    }
+    // How many probes found each kind of point: the in-training probes (metrics rows) and the
+    // final one (status finals).
+    let final_class = t
+        .finals
+        .iter()
+        .find(|(name, v)| name == "point_class" && v.is_finite())
+        .map(|(_, v)| *v);
+    let classes: Vec<f64> = t
+        .metrics
+        .as_ref()
+        .and_then(|m| f64s(m, "point_class"))
+        .map(|c| {
+            c.iter()
+                .flatten()
+                .filter(|x| x.is_finite())
+                .collect::<Vec<f64>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .chain(final_class)
+        .collect();
+    if !classes.is_empty() {
+        for (name, code) in [
+            ("probes_not_stable", 0.0),
+            ("probes_stable_saddle", 1.0),
+            ("probes_local_nash", 2.0),
+        ] {
+            set(
+                name,
+                Some(classes.iter().filter(|&&c| c == code).count() as f64),
+            );
         }
     }
     if let Some(m) = &t.modes {

@@ -242,7 +242,20 @@ fn stability(m: &DataFrame) -> Vec<Chart> {
         (Some(a), Some(b)) => vec![(a.0, 1.0), (b.0, 1.0)],
         _ => Vec::new(),
     };
-    vec![
+    let rotation = series(m, "step", "rotation");
+    let class = series(m, "step", "point_class");
+    let mechanics = (!rotation.is_empty() || !class.is_empty()).then(|| {
+        chart(
+            "Mechanics: |A|/|J| and point class (0 not stable, 1 stable saddle, 2 local Nash)",
+            "step",
+            "value",
+            vec![
+                line("|A|_F / |J|_F", 0, rotation),
+                line("point class", 1, class),
+            ],
+        )
+    });
+    let mut charts = vec![
         chart(
             "Real parts",
             "step",
@@ -269,7 +282,9 @@ fn stability(m: &DataFrame) -> Vec<Chart> {
                 series(m, "step", "eig_unstable_fraction"),
             )],
         ),
-    ]
+    ];
+    charts.extend(mechanics);
+    charts
 }
 
 /// The game-Jacobian eigenvalues of every probe, coloured from the first probe (dark) to the
