@@ -683,6 +683,11 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             vec!["base.prior_model.kind".into(), "needs an `mlp` generator".into()],
         ),
         (
+            "a batch that does not split into PacGAN packs",
+            "[base]\nobjective = { pack = 3 }\ntrain = { batch = 64 }\n".into(),
+            vec!["base.train.batch".into(), "multiple of objective.pack (3)".into()],
+        ),
+        (
             "unknown precision",
             "[base]\nprecision = \"f16\"\n".into(),
             vec![

@@ -430,3 +430,57 @@ fn the_jacobian_does_not_depend_on_how_many_rows_share_a_graph() {
         }
     }
 }
+
+#[test]
+fn a_packed_games_jacobian_equals_central_finite_differences() {
+    // PacGAN with packs of 2 (D reads 4 inputs), under WGAN-GP (one interpolation weight per
+    // pack) and under R1.
+    for (loss, reg) in [
+        (Loss::WganGp, Regulariser::None),
+        (Loss::NonSaturating, Regulariser::R1),
+    ] {
+        let (f, _) = mlp_game(loss, reg);
+        let mut c = TrialConfig::default();
+        c.precision = Precision::F64;
+        c.data = DataConfig::Ring(RingData::default());
+        c.generator = GeneratorConfig::Mlp(MlpConfig {
+            depth: 1,
+            width: 6,
+            activation: Activation::Tanh,
+        });
+        c.discriminator = DiscriminatorConfig::Mlp(MlpConfig {
+            depth: 1,
+            width: 6,
+            activation: Activation::LeakyRelu,
+        });
+        c.objective.loss = loss;
+        c.objective.regulariser = reg;
+        c.objective.reg_weight = 1.0;
+        c.objective.gp_weight = 1.0;
+        c.objective.pack = 2;
+        let packed = GameField::from_config(&c, 16).unwrap();
+        // D's first layer reads 2 x 2 inputs: 4 x 6 weights instead of 2 x 6.
+        assert_eq!(packed.dims().1, f.dims().1 + 2 * 6);
+        assert_eq!(
+            packed.eps.as_ref().map(Vec::len),
+            (loss == Loss::WganGp).then_some(8)
+        );
+        let n = packed.dims().2;
+        let p: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919 % 101) as f64 / 101.0 - 0.5) * 1.2)
+            .collect();
+        let exact = packed.jacobian::<CpuF64>(&p, &CPU);
+        let fd = packed.jacobian_fd::<CpuF64>(&p, &CPU);
+        let (mut diff, mut norm) = (0.0f64, 0.0f64);
+        for (e, d) in exact.iter().zip(&fd) {
+            diff += (e - d).powi(2);
+            norm += d * d;
+        }
+        assert!(norm > 1e-6);
+        assert!(
+            diff.sqrt() / norm.sqrt() < 1e-6,
+            "{loss:?}: relative error {:e}",
+            diff.sqrt() / norm.sqrt()
+        );
+    }
+}

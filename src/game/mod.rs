@@ -74,9 +74,32 @@ impl Game {
         Game {
             generator_lr_scale,
             generator,
-            discriminator: Net::discriminator(&cfg.discriminator, x_dim),
+            // PacGAN: D reads `pack` samples side by side.
+            discriminator: Net::discriminator(&cfg.discriminator, x_dim * cfg.objective.pack),
             objective: cfg.objective.clone(),
         }
+    }
+
+    /// Rows `[.., n, d]` as packs `[.., n / pack, pack d]`: each pack's samples side by side
+    /// (PacGAN); the rows themselves for `pack = 1`.
+    pub fn pack<B: burn::tensor::backend::Backend, const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        let m = self.objective.pack;
+        if m == 1 {
+            return x;
+        }
+        let mut dims = x.dims();
+        dims[D - 2] /= m;
+        dims[D - 1] *= m;
+        x.reshape(dims)
+    }
+
+    /// Rows of a batch of `n` samples the discriminator judges (packs under PacGAN): the WGAN-GP
+    /// weights come one per such row.
+    pub fn judged_rows(&self, n: usize) -> usize {
+        n / self.objective.pack
     }
 
     /// Whether the WGAN-GP interpolation weights are needed.
@@ -85,7 +108,8 @@ impl Game {
     }
 
     /// L_D(phi) for given real and fake rows (fake rows are treated as constants). `eps` holds
-    /// the WGAN-GP interpolation weights (`n x 1`) when [`Game::needs_interpolation`].
+    /// the WGAN-GP interpolation weights (one per judged row, see [`Game::judged_rows`]) when
+    /// [`Game::needs_interpolation`].
     pub fn discriminator_loss<B: GanBackend, const D: usize>(
         &self,
         phi: &[Tensor<B, D>],
@@ -94,6 +118,7 @@ impl Game {
         eps: Option<Tensor<B, D>>,
     ) -> DiscriminatorLoss<B> {
         let rows = D - 2;
+        let (real, fake) = (self.pack(real), self.pack(fake));
         let n_real = real.dims()[rows];
         let fake = fake.detach();
         // One pass over real and fake rows together: fewer, larger matrix products.
@@ -155,8 +180,63 @@ impl Game {
         phi: &[Tensor<B, D>],
         fake: Tensor<B, D>,
     ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-        let d_fake = self.discriminator.forward(phi, fake);
+        let d_fake = self.discriminator.forward(phi, self.pack(fake));
         let mean = row_mean(d_fake.clone());
         (loss::generator_loss(self.objective.loss, d_fake), mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuF64;
+    use crate::backend::{host, matrix, CPU};
+    use crate::spec::{DiscriminatorConfig, MlpConfig};
+
+    #[test]
+    fn a_pack_is_its_samples_side_by_side() {
+        type B = CpuF64;
+        let mut cfg = TrialConfig::default();
+        cfg.discriminator = DiscriminatorConfig::Mlp(MlpConfig {
+            depth: 1,
+            width: 3,
+            ..Default::default()
+        });
+        cfg.objective.pack = 2;
+        let packed = Game::new(&cfg, 2, None);
+        // The plain game on 4-column data has the same discriminator.
+        cfg.objective.pack = 1;
+        let wide = Game::new(&cfg, 4, None);
+        assert_eq!(packed.discriminator, wide.discriminator);
+        let phi: Vec<Tensor<B, 2>> = packed
+            .discriminator
+            .param_specs()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let v = (0..s.len()).map(|k| ((i * 7 + k * 3) % 11) as f64 / 11.0 - 0.4);
+                matrix::<B>(v.collect(), s.rows, s.cols, &CPU)
+            })
+            .collect();
+        // Rows (a, b, c, d) of 2 columns judged as packs [a b] and [c d].
+        let rows: Vec<f64> = (0..8).map(|i| i as f64 * 0.3 - 1.0).collect();
+        let fake: Vec<f64> = rows.iter().map(|x| -x * 0.5).collect();
+        let l_packed = packed.discriminator_loss(
+            &phi,
+            matrix::<B>(rows.clone(), 4, 2, &CPU),
+            matrix::<B>(fake.clone(), 4, 2, &CPU),
+            None,
+        );
+        let l_wide = wide.discriminator_loss(
+            &phi,
+            matrix::<B>(rows, 2, 4, &CPU),
+            matrix::<B>(fake.clone(), 2, 4, &CPU),
+            None,
+        );
+        assert_eq!(host(l_packed.loss), host(l_wide.loss));
+        let (g_packed, _) = packed.generator_loss(&phi, matrix::<B>(fake.clone(), 4, 2, &CPU));
+        let (g_wide, _) = wide.generator_loss(&phi, matrix::<B>(fake, 2, 4, &CPU));
+        assert_eq!(host(g_packed), host(g_wide));
+        assert_eq!(packed.judged_rows(64), 32);
     }
 }

@@ -61,9 +61,11 @@ impl GameField {
         let mut rng = crate::rng::stream(cfg.seed, crate::rng::Stream::Probe);
         let real = data.sample(&mut rng, batch);
         let z = crate::data::sample_latent(&cfg.latent, &mut rng, batch);
-        let eps = game
-            .needs_interpolation()
-            .then(|| (0..batch).map(|_| rng.random::<f64>()).collect());
+        let eps = game.needs_interpolation().then(|| {
+            (0..game.judged_rows(batch))
+                .map(|_| rng.random::<f64>())
+                .collect()
+        });
         GameField {
             theta: game.generator.param_specs(),
             phi: game.discriminator.param_specs(),
@@ -179,7 +181,7 @@ impl GameField {
             let eps = self
                 .eps
                 .as_ref()
-                .map(|e| Self::repeated::<B>(e, copies, n, 1, dev));
+                .map(|e| Self::repeated::<B>(e, copies, e.len(), 1, dev));
             let part = self.game.discriminator_part(
                 &Self::split(&theta, &self.theta),
                 std::slice::from_ref(&phi_up),

@@ -124,7 +124,7 @@ pub const CATALOGUE: &[Section] = &[
         ],
     },
     Section {
-        title: "regularisers",
+        title: "regularisers (and `objective.pack = m`: PacGAN, D judges packs of m samples)",
         key: "objective.regulariser",
         entries: &[
             ("none", "no penalty"),

@@ -459,6 +459,9 @@ pub struct ObjectiveConfig {
     pub regulariser: Regulariser,
     /// gamma of R1/R2.
     pub reg_weight: f64,
+    /// PacGAN (Lin et al. 2018): the discriminator judges packs of `pack` samples, real or
+    /// fake, concatenated into one input row (1: the plain GAN).
+    pub pack: usize,
 }
 impl Default for ObjectiveConfig {
     fn default() -> Self {
@@ -468,6 +471,7 @@ impl Default for ObjectiveConfig {
             gp_weight: 10.0,
             regulariser: Regulariser::None,
             reg_weight: 10.0,
+            pack: 1,
         }
     }
 }

@@ -96,6 +96,21 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     positive("objective.clip", o.clip)?;
     non_negative("objective.gp_weight", o.gp_weight)?;
     non_negative("objective.reg_weight", o.reg_weight)?;
+    count("objective.pack", o.pack, 1, 1024)?;
+    for (key, rows) in [
+        ("train.batch", c.train.batch),
+        ("probe.batch", c.probe.batch),
+    ] {
+        if rows % o.pack != 0 {
+            fail(
+                key,
+                format!(
+                    "must be a multiple of objective.pack ({}) so the rows form whole packs, got {rows}",
+                    o.pack
+                ),
+            )?;
+        }
+    }
     let t = &c.train;
     count("train.batch", t.batch, 1, 1 << 20)?;
     count("train.n_critic", t.n_critic, 1, 1000)?;

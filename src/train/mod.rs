@@ -127,8 +127,9 @@ impl<B: GanBackend> TrainingField<B> {
         let real = matrix::<Inner<B>>(x, n, dim, &self.device);
         let z = self.latent_batch(streams, n);
         let eps = self.setup.game.needs_interpolation().then(|| {
-            let e: Vec<f64> = (0..n).map(|_| streams.penalty.random::<f64>()).collect();
-            matrix::<Inner<B>>(e, n, 1, &self.device)
+            let rows = self.setup.game.judged_rows(n);
+            let e: Vec<f64> = (0..rows).map(|_| streams.penalty.random::<f64>()).collect();
+            matrix::<Inner<B>>(e, rows, 1, &self.device)
         });
         Batch { real, z, eps }
     }
