@@ -21,11 +21,13 @@ pub enum Stream {
     Plot = 8,
     /// Rows a prior model is fitted on, and the fit's own randomness (see `prior`).
     PriorFit = 9,
+    /// Instance noise added to the samples the discriminator sees.
+    InstanceNoise = 10,
 }
 
 impl Stream {
     /// Every stream, in number order.
-    pub const ALL: [Stream; 9] = [
+    pub const ALL: [Stream; 10] = [
         Stream::InitGenerator,
         Stream::InitDiscriminator,
         Stream::Data,
@@ -35,6 +37,7 @@ impl Stream {
         Stream::Probe,
         Stream::Plot,
         Stream::PriorFit,
+        Stream::InstanceNoise,
     ];
 
     /// The stream's name in status files.
@@ -49,6 +52,7 @@ impl Stream {
             Stream::Probe => "probe",
             Stream::Plot => "plot",
             Stream::PriorFit => "prior_fit",
+            Stream::InstanceNoise => "instance_noise",
         }
     }
 }

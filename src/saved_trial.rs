@@ -98,12 +98,18 @@ impl SavedTrial {
         Ok((*s, p))
     }
 
+    /// The probe field at `step` (with that step's instance-noise std, as training probed).
+    fn field_at(&self, step: u64) -> crate::probe::field::GameField {
+        let s = &self.setup;
+        s.field.at_noise_std(s.game.noise_std(step))
+    }
+
     /// The probe of the trial's configuration at the checkpoint of `step`.
     pub fn probe(&self, step: Option<u64>) -> anyhow::Result<(u64, ProbeReport)> {
         let (s, p) = self.point(step)?;
         let c = &self.config;
         let report = probe_point(
-            &self.setup.field,
+            &self.field_at(s),
             &p,
             &c.probe,
             c.seed,
@@ -135,7 +141,7 @@ impl SavedTrial {
         if matrix {
             let (_, p) = self.point(Some(s))?;
             let n = p.len();
-            let jac = jacobian(&self.setup.field, &p, self.config.probe.product);
+            let jac = jacobian(&self.field_at(s), &p, self.config.probe.product);
             npy::write(&dir.join("jacobian.npy"), &jac, &[n, n])?;
         }
         Ok((s, report, dir))
@@ -153,7 +159,7 @@ impl SavedTrial {
         }
         let (_, a) = self.point(Some(from))?;
         let (_, b) = self.point(Some(to))?;
-        let profile = path_angle(&self.setup.field, &a, &b, &alphas(points));
+        let profile = path_angle(&self.field_at(to), &a, &b, &alphas(points));
         let dir = self.out_dir(&format!("path-{from}-{to}"))?;
         let mut sink = CsvSink::new(&dir, false);
         sink.path_angle(&profile)?;

@@ -82,13 +82,20 @@ fn probe<B: GanBackend>(t: &Trainer<B>) -> ProbeReport {
     let (lr_g, lr_d) = t.learning_rates();
     let cfg = t.cfg();
     probe_point(
-        &t.setup().field,
+        &field_now(t),
         &t.flat_parameters(),
         &cfg.probe,
         cfg.seed,
         lr_g,
         lr_d,
     )
+}
+
+/// The probe field at the trainer's step: under annealed instance noise, with that step's
+/// noise std.
+fn field_now<B: GanBackend>(t: &Trainer<B>) -> crate::probe::field::GameField {
+    let setup = t.setup();
+    setup.field.at_noise_std(setup.game.noise_std(t.state.step))
 }
 
 /// How a trial ended.
@@ -409,7 +416,7 @@ pub fn run<B: GanBackend>(
             sink.eigen_rows(cfg.steps, &report)?;
             final_probe = Some(probe_values(Some(&report)));
             if let Some(p0) = &rec.initial_point {
-                let field = &trainer.setup().field;
+                let field = &field_now(&trainer);
                 sink.path_angle(&path_angle(field, p0, &end_point, &alphas(25)))?;
             }
         }

@@ -484,3 +484,51 @@ fn a_packed_games_jacobian_equals_central_finite_differences() {
         );
     }
 }
+
+/// The Dirac-GAN with instance noise of std sigma (data at 0, G = theta, D(x) = psi x): at the
+/// equilibrium (0, 0), with f'(0) = 1/2 and softplus''(0) = 1/4, on a batch whose real noise
+/// has mean square m1 and whose fake noise m2,
+///   J = [[0, -1/2], [1/2, (m1 + m2)/4]],
+/// and in expectation (m1 = m2 = sigma^2) the eigenvalues are
+///   sigma^2/4 +- sqrt(sigma^4/16 - 1/4)
+/// (Mescheder et al. 2018: instance noise acts at the equilibrium like R1 with
+/// gamma = sigma^2/2).
+#[test]
+fn instance_noise_on_the_dirac_gan_gives_its_closed_form_jacobian() {
+    for sigma in [0.5f64, 1.0, 1.6] {
+        for loss in [Loss::Minimax, Loss::NonSaturating] {
+            let mut c = common::dirac_game(loss, 0.0, 0.0, 0.1);
+            c.objective.instance_noise = sigma;
+            let f = GameField::from_config(&c, 4096).unwrap();
+            let real_ms = f.real.iter().map(|x| x * x).sum::<f64>() / f.real.len() as f64;
+            // Latent rows carry (z, fake noise): the Dirac generator reads one latent column.
+            let fake: Vec<f64> = f.z.chunks(f.z_dim).map(|r| r[f.z_dim - 1]).collect();
+            let fake_ms = fake.iter().map(|x| x * x).sum::<f64>() / fake.len() as f64;
+            let j = f.jacobian::<CpuF64>(&[0.0, 0.0], &CPU);
+            let a = (real_ms + fake_ms) / 4.0;
+            let want = [0.0, -0.5, 0.5, a];
+            for (got, w) in j.iter().zip(want) {
+                assert!(
+                    (got - w).abs() < 1e-12,
+                    "{loss:?} sigma {sigma}: J = {j:?}, want {want:?}"
+                );
+            }
+            // Against the expectation: within the sampling error of 4096 rows.
+            let e = dense_eigenvalues(&j, 2);
+            let re = sigma * sigma / 4.0;
+            let disc = sigma.powi(4) / 16.0 - 0.25;
+            for (got, sign) in e.iter().zip([-1.0, 1.0]) {
+                let (want_re, want_im) = if disc < 0.0 {
+                    (re, sign * (-disc).sqrt())
+                } else {
+                    (re + sign * disc.sqrt(), 0.0)
+                };
+                assert!(
+                    (got.re - want_re).abs() < 0.06 * sigma * sigma
+                        && (got.im - want_im).abs() < 0.06,
+                    "sigma {sigma}: {e:?}, want {want_re} + {want_im}i"
+                );
+            }
+        }
+    }
+}

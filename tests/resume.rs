@@ -411,3 +411,36 @@ fn a_new_checkpoint_cadence_is_not_a_changed_trial() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("1 already finished"), "{}", text(&o));
 }
+
+#[test]
+fn a_trial_with_annealed_instance_noise_resumes_to_the_same_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("noise.toml");
+    fs::write(
+        &file,
+        STUDY.replace(
+            "objective = { loss = \"wgan_gp\", gp_weight = 0.5 }",
+            "objective = { loss = \"wgan_gp\", gp_weight = 0.5, instance_noise = 0.3, noise_anneal = 100 }",
+        ),
+    )
+    .unwrap();
+    let want = reference(tmp.path(), &file);
+    let out = tmp.path().join("killed");
+    let o = run_study(
+        &file,
+        &out,
+        &["--jobs", "1"],
+        &[("GANLAB_FAULT", "step:57")],
+    );
+    assert!(killed(&o), "{}", text(&o));
+    let o = run_study(&file, &out, &["--jobs", "1"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resumed: "), "{}", text(&o));
+    assert_same_files(&want, &study_files(&out));
+    // The noise changed the numbers: the study without it differs.
+    let dir = tmp.path().join("plain");
+    fs::create_dir_all(&dir).unwrap();
+    let plain = reference(&dir, &setup(&dir));
+    let key = "000-simultaneous/metrics.csv";
+    assert_ne!(plain[key], want[key]);
+}

@@ -63,7 +63,7 @@ impl Game {
         z: Tensor<Inner<B>, D>,
         eps: Option<Tensor<Inner<B>, D>>,
     ) -> DiscriminatorPart<B, K> {
-        let fake = Tensor::from_inner(self.generator.forward(theta, z));
+        let fake = Tensor::from_inner(self.fake(theta, z));
         let d = self.discriminator_loss(
             phi,
             Tensor::from_inner(real),
@@ -89,7 +89,7 @@ impl Game {
         z: Tensor<Inner<B>, D>,
     ) -> GeneratorPart<B, K> {
         let phi: Vec<Tensor<B, D>> = phi.iter().map(|p| Tensor::from_inner(p.clone())).collect();
-        let fake = self.generator.forward(theta, Tensor::from_inner(z));
+        let fake = self.fake(theta, Tensor::from_inner(z));
         let (loss, _) = self.generator_loss(&phi, fake);
         let grads = grads_of(theta_leaves, &loss.backward());
         GeneratorPart {

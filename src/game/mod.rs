@@ -28,6 +28,9 @@ pub struct Game {
     /// Each generator tensor's learning rate over `train.opt_g.lr`: 1, but
     /// `skip.fine_tune_lr / opt_g.lr` for a fine-tuned prior model's tensors (`prior.*`).
     pub generator_lr_scale: Vec<f64>,
+    /// Columns of a latent row that the generator reads; under instance noise a latent row
+    /// carries after them the noise its fake sample is judged with (see [`Game::fake`]).
+    pub z_dim: usize,
 }
 
 /// The discriminator's loss at one point, with the means it is made of.
@@ -72,6 +75,7 @@ impl Game {
             })
             .collect();
         Game {
+            z_dim: cfg.latent.dim,
             generator_lr_scale,
             generator,
             // PacGAN: D reads `pack` samples side by side.
@@ -100,6 +104,39 @@ impl Game {
     /// weights come one per such row.
     pub fn judged_rows(&self, n: usize) -> usize {
         n / self.objective.pack
+    }
+
+    /// The instance noise's std after `step` steps: `objective.instance_noise`, falling
+    /// linearly to 0 over `objective.noise_anneal` steps when that is not 0.
+    pub fn noise_std(&self, step: u64) -> f64 {
+        let o = &self.objective;
+        if o.noise_anneal == 0 {
+            o.instance_noise
+        } else {
+            o.instance_noise * (1.0 - step as f64 / o.noise_anneal as f64).max(0.0)
+        }
+    }
+
+    /// Whether samples are judged with instance noise (then latent rows carry it).
+    pub fn noisy(&self) -> bool {
+        self.objective.instance_noise > 0.0
+    }
+
+    /// The fake samples D judges for latent rows `z`: G(z), plus under instance noise the
+    /// noise the rows carry after their `z_dim` latent columns (drawn with them, so every
+    /// update scheme and probe judges a sample with the noise of its own row).
+    pub fn fake<B: crate::activation::Activations, const D: usize>(
+        &self,
+        theta: &[Tensor<B, D>],
+        z: Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        if !self.noisy() {
+            return self.generator.forward(theta, z);
+        }
+        let cols = z.dims()[D - 1];
+        let latent = z.clone().narrow(D - 1, 0, self.z_dim);
+        let noise = z.narrow(D - 1, self.z_dim, cols - self.z_dim);
+        self.generator.forward(theta, latent) + noise
     }
 
     /// Whether the WGAN-GP interpolation weights are needed.

@@ -36,9 +36,23 @@ pub struct GameField {
     /// WGAN-GP interpolation weights, one per row, when the objective needs them.
     pub eps: Option<Vec<f64>>,
     pub x_dim: usize,
+    /// Columns of a latent row: the latent dimension, plus dim(x) under instance noise (the
+    /// row's fake-sample noise, see `Game::fake`).
     pub z_dim: usize,
     pub theta: Vec<ParamSpec>,
     pub phi: Vec<ParamSpec>,
+    /// Under instance noise: the batch without noise and unit noise for it, so the field can
+    /// be set to the noise std of any step ([`GameField::at_noise_std`]).
+    pub noise: Option<ProbeNoise>,
+}
+
+/// The probe batch's clean rows and its unit instance noise (row-major, `n x dim(x)` each).
+#[derive(Debug, Clone)]
+pub struct ProbeNoise {
+    pub real: Vec<f64>,
+    pub z: Vec<f64>,
+    pub real_noise: Vec<f64>,
+    pub fake_noise: Vec<f64>,
 }
 
 impl GameField {
@@ -66,7 +80,15 @@ impl GameField {
                 .map(|_| rng.random::<f64>())
                 .collect()
         });
-        GameField {
+        // Drawn after the rest, so a game without noise keeps its probe batch.
+        let noise = game.noisy().then(|| ProbeNoise {
+            real_noise: crate::train::gaussian(&mut rng, real.len(), 1.0),
+            fake_noise: crate::train::gaussian(&mut rng, real.len(), 1.0),
+            real: real.clone(),
+            z: z.clone(),
+        });
+        let std = game.noise_std(0);
+        let field = GameField {
             theta: game.generator.param_specs(),
             phi: game.discriminator.param_specs(),
             game,
@@ -75,7 +97,32 @@ impl GameField {
             eps,
             x_dim: data.dim(),
             z_dim: cfg.latent.dim,
-        }
+            noise,
+        };
+        field.at_noise_std(std)
+    }
+
+    /// The field with the probe batch's instance noise at `std` (the field itself without
+    /// instance noise).
+    pub fn at_noise_std(&self, std: f64) -> GameField {
+        let mut f = self.clone();
+        let Some(n) = &self.noise else {
+            return f;
+        };
+        let zd = self.game.z_dim;
+        f.real = n
+            .real
+            .iter()
+            .zip(&n.real_noise)
+            .map(|(x, e)| x + std * e)
+            .collect();
+        f.z =
+            n.z.chunks(zd)
+                .zip(n.fake_noise.chunks(self.x_dim))
+                .flat_map(|(z, e)| z.iter().copied().chain(e.iter().map(|e| std * e)))
+                .collect();
+        f.z_dim = zd + self.x_dim;
+        f
     }
 
     /// Number of rows of the probe batch.

@@ -462,6 +462,11 @@ pub struct ObjectiveConfig {
     /// PacGAN (Lin et al. 2018): the discriminator judges packs of `pack` samples, real or
     /// fake, concatenated into one input row (1: the plain GAN).
     pub pack: usize,
+    /// Instance noise (Sønderby et al. 2016; Mescheder et al. 2018): Gaussian noise of this
+    /// std is added to every real and fake sample the discriminator sees (0: none).
+    pub instance_noise: f64,
+    /// Steps over which the instance noise's std falls linearly to 0 (0: it stays constant).
+    pub noise_anneal: u64,
 }
 impl Default for ObjectiveConfig {
     fn default() -> Self {
@@ -472,6 +477,8 @@ impl Default for ObjectiveConfig {
             regulariser: Regulariser::None,
             reg_weight: 10.0,
             pack: 1,
+            instance_noise: 0.0,
+            noise_anneal: 0,
         }
     }
 }

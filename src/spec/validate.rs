@@ -97,6 +97,7 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     non_negative("objective.gp_weight", o.gp_weight)?;
     non_negative("objective.reg_weight", o.reg_weight)?;
     count("objective.pack", o.pack, 1, 1024)?;
+    non_negative("objective.instance_noise", o.instance_noise)?;
     for (key, rows) in [
         ("train.batch", c.train.batch),
         ("probe.batch", c.probe.batch),

@@ -91,6 +91,17 @@ pub struct TrainingField<B: GanBackend> {
     pub device: B::Device,
 }
 
+/// `n` draws of N(0, std^2) (drawn even when std is 0, so the stream does not depend on it).
+pub(crate) fn gaussian<R: Rng>(rng: &mut R, n: usize, std: f64) -> Vec<f64> {
+    use rand_distr::{Distribution, StandardNormal};
+    (0..n)
+        .map(|_| {
+            let e: f64 = StandardNormal.sample(rng);
+            std * e
+        })
+        .collect()
+}
+
 fn sq_norms<B: Backend>(grads: &[Tensor<B, 2>]) -> Vec<Tensor<B, 1>> {
     grads.iter().map(|g| g.clone().square().sum()).collect()
 }
@@ -112,20 +123,38 @@ impl<B: GanBackend> TrainingField<B> {
         &self.setup.cfg
     }
 
-    /// A batch of latent rows from the `latent` stream.
-    pub fn latent_batch(&self, streams: &mut Streams, n: usize) -> Tensor<Inner<B>, 2> {
+    /// A batch of latent rows from the `latent` stream, for step `step`; under instance noise
+    /// each row also carries the noise of its fake sample (see `Game::fake`).
+    pub fn latent_batch(&self, step: u64, streams: &mut Streams, n: usize) -> Tensor<Inner<B>, 2> {
         let dim = self.cfg().latent.dim;
         let z = sample_latent(&self.cfg().latent, &mut streams.latent, n);
-        matrix::<Inner<B>>(z, n, dim, &self.device)
+        let game = &self.setup.game;
+        if !game.noisy() {
+            return matrix::<Inner<B>>(z, n, dim, &self.device);
+        }
+        let x_dim = self.setup.data.dim();
+        let noise = gaussian(&mut streams.noise, n * x_dim, game.noise_std(step));
+        let rows: Vec<f64> = z
+            .chunks(dim)
+            .zip(noise.chunks(x_dim))
+            .flat_map(|(a, b)| a.iter().chain(b).copied())
+            .collect();
+        matrix::<Inner<B>>(rows, n, dim + x_dim, &self.device)
     }
 
-    /// A batch for the discriminator's loss (real rows, latent rows, interpolation weights).
-    pub fn batch(&self, streams: &mut Streams) -> Batch<Inner<B>> {
+    /// A batch for the discriminator's loss at step `step` (real rows, with their instance
+    /// noise added; latent rows; interpolation weights).
+    pub fn batch(&self, step: u64, streams: &mut Streams) -> Batch<Inner<B>> {
         let n = self.cfg().train.batch;
         let dim = self.setup.data.dim();
-        let x = self.setup.data.sample(&mut streams.data, n);
+        let mut x = self.setup.data.sample(&mut streams.data, n);
+        let game = &self.setup.game;
+        if game.noisy() {
+            let noise = gaussian(&mut streams.noise, n * dim, game.noise_std(step));
+            x.iter_mut().zip(noise).for_each(|(a, e)| *a += e);
+        }
         let real = matrix::<Inner<B>>(x, n, dim, &self.device);
-        let z = self.latent_batch(streams, n);
+        let z = self.latent_batch(step, streams, n);
         let eps = self.setup.game.needs_interpolation().then(|| {
             let rows = self.setup.game.judged_rows(n);
             let e: Vec<f64> = (0..rows).map(|_| streams.penalty.random::<f64>()).collect();
@@ -228,7 +257,7 @@ impl<B: GanBackend> Trainer<B> {
         stats
     }
 
-    /// Generated rows for latent rows `z` (`n` of them), untracked.
+    /// Generated rows for latent rows `z` (`n` of them), untracked (no instance noise).
     pub fn generate(&self, z: Vec<f64>, n: usize) -> Vec<f64> {
         let z = matrix::<Inner<B>>(z, n, self.cfg().latent.dim, &self.field.device);
         host(self.setup().game.generator.forward(&self.state.theta, z))

@@ -22,6 +22,8 @@ pub struct Streams {
     pub latent: ChaCha8Rng,
     /// WGAN-GP interpolation weights.
     pub penalty: ChaCha8Rng,
+    /// Instance noise.
+    pub noise: ChaCha8Rng,
 }
 
 impl Streams {
@@ -31,14 +33,16 @@ impl Streams {
             data: stream(seed, Stream::Data),
             latent: stream(seed, Stream::Latent),
             penalty: stream(seed, Stream::Penalty),
+            noise: stream(seed, Stream::InstanceNoise),
         }
     }
 
-    fn named(&mut self) -> [(&'static str, &mut ChaCha8Rng); 3] {
+    fn named(&mut self) -> [(&'static str, &mut ChaCha8Rng); 4] {
         [
             ("data", &mut self.data),
             ("latent", &mut self.latent),
             ("penalty", &mut self.penalty),
+            ("noise", &mut self.noise),
         ]
     }
 }
@@ -141,11 +145,16 @@ impl<B: Backend> TrialState<B> {
             step: self.step,
             updates_g: self.opt_g.t,
             updates_d: self.opt_d.t,
-            streams: streams
-                .named()
-                .into_iter()
-                .map(|(name, rng)| (name.to_string(), rng.get_word_pos()))
-                .collect(),
+            // By name, the order the state file keeps them in.
+            streams: {
+                let mut v: Vec<(String, u128)> = streams
+                    .named()
+                    .into_iter()
+                    .map(|(name, rng)| (name.to_string(), rng.get_word_pos()))
+                    .collect();
+                v.sort();
+                v
+            },
             arrays,
         }
     }
@@ -205,12 +214,12 @@ impl<B: Backend> TrialState<B> {
             opt.t = updates;
         }
         for (name, rng) in state.streams.named() {
-            let pos = saved
-                .streams
-                .iter()
-                .find(|(n, _)| n == name)
-                .with_context(|| format!("the position of the `{name}` stream is missing"))?
-                .1;
+            let pos = match saved.streams.iter().find(|(n, _)| n == name) {
+                Some((_, pos)) => *pos,
+                // State files from before instance noise: that stream was never drawn from.
+                None if name == "noise" => 0,
+                None => anyhow::bail!("the position of the `{name}` stream is missing"),
+            };
             rng.set_word_pos(pos);
         }
         for a in &saved.arrays {

@@ -26,7 +26,7 @@ impl<B: GanBackend> UpdateScheme<B> for Consensus {
         }
         let gamma = field.cfg().train.consensus_weight;
         let game = &field.setup.game;
-        let batch = field.batch(&mut state.streams);
+        let batch = field.batch(state.step, &mut state.streams);
         // The parameters at the training level, tracked: J^T v is the gradient there.
         let track = |ps: &[Tensor<Inner<B>, 2>]| -> Vec<Tensor<B, 2>> {
             ps.iter()

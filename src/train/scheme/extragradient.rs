@@ -21,7 +21,7 @@ impl<B: GanBackend> UpdateScheme<B> for Extragradient {
         for _ in 1..field.cfg().train.n_critic {
             discriminator_update(field, state);
         }
-        let batch = field.batch(&mut state.streams);
+        let batch = field.batch(state.step, &mut state.streams);
         let ((d, g_phi), (g, g_theta)) =
             both_gradients(field, &state.theta, &state.phi, batch.clone());
         let (mut theta, mut phi) = (state.theta.clone(), state.phi.clone());

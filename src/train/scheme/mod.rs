@@ -52,7 +52,7 @@ pub fn discriminator_update<B: GanBackend>(
     field: &TrainingField<B>,
     state: &mut TrialState<Inner<B>>,
 ) -> DStats {
-    let batch = field.batch(&mut state.streams);
+    let batch = field.batch(state.step, &mut state.streams);
     let (stats, grads) = field.discriminator_gradient(&state.theta, &state.phi, batch);
     state.opt_d.step(&mut state.phi, grads);
     field.constrain_discriminator(&mut state.phi);
@@ -64,7 +64,7 @@ pub fn generator_update<B: GanBackend>(
     field: &TrainingField<B>,
     state: &mut TrialState<Inner<B>>,
 ) -> GStats {
-    let z = field.latent_batch(&mut state.streams, field.cfg().train.batch);
+    let z = field.latent_batch(state.step, &mut state.streams, field.cfg().train.batch);
     let (stats, grads) = field.generator_gradient(&state.theta, &state.phi, z);
     state.opt_g.step(&mut state.theta, grads);
     stats

@@ -37,7 +37,7 @@ impl<B: GanBackend> UpdateScheme<B> for Optimistic {
         for _ in 1..field.cfg().train.n_critic {
             discriminator_update(field, state);
         }
-        let batch = field.batch(&mut state.streams);
+        let batch = field.batch(state.step, &mut state.streams);
         let ((d, g_phi), (g, g_theta)) = both_gradients(field, &state.theta, &state.phi, batch);
         let u_phi = state.opt_d.updates(g_phi);
         apply::<B>(&mut state.phi, u_phi, &mut state.memory, "phi");

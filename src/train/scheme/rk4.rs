@@ -40,7 +40,7 @@ fn combined<B: GanBackend>(k: [&Params<B>; 4]) -> Params<B> {
 impl<B: GanBackend> UpdateScheme<B> for Rk4 {
     fn step(&self, field: &TrainingField<B>, state: &mut TrialState<Inner<B>>) -> StepStats {
         let h = field.cfg().train.opt_g.lr();
-        let batch = field.batch(&mut state.streams);
+        let batch = field.batch(state.step, &mut state.streams);
         let (theta, phi) = (state.theta.clone(), state.phi.clone());
         let ((d, k1d), (g, k1g)) = both_gradients(field, &theta, &phi, batch.clone());
         let ((_, k2d), (_, k2g)) = both_gradients(
