@@ -153,7 +153,7 @@ fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
     // With a prior model the samples change (P(z) is added).
     assert_ne!(
         a["000/metrics.csv"],
-        b["001-pca_gaussian-components2-1.0/metrics.csv"]
+        b["001-pca_gaussian-2-1.0/metrics.csv"]
     );
 }
 
@@ -185,9 +185,9 @@ fn every_prior_model_is_fitted_saved_and_trained_through() {
     }
     assert_eq!(trials.matches(",done,").count(), 3, "{trials}");
     for (trial, kind) in [
-        ("000-pca_gaussian-components2", "pca_gaussian"),
-        ("001-gmm-components4-samples2", "gmm"),
-        ("002-autoencoder-code_dim2-de", "autoencoder"),
+        ("000-pca_gaussian-2-2000", "pca_gaussian"),
+        ("001-gmm-4-2000", "gmm"),
+        ("002-autoencoder-2-1-16-300-2", "autoencoder"),
     ] {
         let saved = fs::read_to_string(out.join(trial).join("prior_model.toml")).unwrap();
         let t: toml::Table = toml::from_str(&saved).unwrap();
@@ -199,10 +199,9 @@ fn every_prior_model_is_fitted_saved_and_trained_through() {
     }
     // The 4-mode ring is fitted by a 4-component mixture with one component per mode, so the
     // mean log-likelihood is the ring's own: ln(1/4) - ln(2 pi std^2) - 1, std 0.05.
-    let gmm: toml::Table = toml::from_str(
-        &fs::read_to_string(out.join("001-gmm-components4-samples2/prior_model.toml")).unwrap(),
-    )
-    .unwrap();
+    let gmm: toml::Table =
+        toml::from_str(&fs::read_to_string(out.join("001-gmm-4-2000/prior_model.toml")).unwrap())
+            .unwrap();
     let ll = gmm["fit"]["quality"]["log_likelihood"].as_float().unwrap();
     let want = (0.25f64).ln() - (2.0 * std::f64::consts::PI * 0.05 * 0.05).ln() - 1.0;
     assert!((ll - want).abs() < 0.05, "{ll} vs {want}");
@@ -260,6 +259,6 @@ fn a_prior_model_that_cannot_be_fitted_fails_its_trial_with_the_reason() {
         "{}\n{trials}",
         text(&o)
     );
-    let status = fs::read_to_string(out.join("000-autoencoder-steps3/status.toml")).unwrap();
+    let status = fs::read_to_string(out.join("000-autoencoder-3/status.toml")).unwrap();
     assert!(status.contains("at least 2 data rows"), "{status}");
 }

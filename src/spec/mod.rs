@@ -406,18 +406,18 @@ fn trial_name(index: usize, _keys: &[String], point: &[Value]) -> String {
     for v in point {
         let raw = match v {
             Value::String(s) => s.clone(),
-            // A whole tagged section (`prior_model = [{ kind = "gmm", components = 8 }]`): its
-            // kind, then its other keys with their values (`gmm-components8`).
-            Value::Table(t) if t.get("kind").is_some_and(Value::is_str) => {
-                let mut parts = vec![t["kind"].as_str().unwrap_or_default().to_string()];
-                for (k, v) in t.iter().filter(|(k, _)| *k != "kind") {
-                    let v = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    parts.push(format!("{k}{v}"));
-                }
-                parts.join("-")
+            // A whole section (`prior_model = [{ kind = "gmm", components = 8 }]`): its kind,
+            // then its other values as written (`gmm-8`); the keys are in trials.csv.
+            Value::Table(t) => {
+                let text = |v: &Value| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let kind = t.get("kind").map(text);
+                kind.into_iter()
+                    .chain(t.iter().filter(|(k, _)| *k != "kind").map(|(_, v)| text(v)))
+                    .collect::<Vec<_>>()
+                    .join("-")
             }
             other => other.to_string(),
         };
