@@ -125,12 +125,7 @@ fn exact_jacobian_products_equal_central_finite_differences() {
         let exact = f.jacobian::<CpuF64>(&p, &CPU);
         // The library's finite-difference Jacobian (columns J e_j) ...
         let fd = f.jacobian_fd::<CpuF64>(&p, &CPU);
-        let (mut diff, mut norm) = (0.0f64, 0.0f64);
-        for (e, d) in exact.iter().zip(&fd) {
-            diff += (e - d).powi(2);
-            norm += d * d;
-        }
-        let rel = diff.sqrt() / norm.sqrt();
+        let (rel, norm) = common::relative_error(&exact, &fd);
         // ... and its product in a direction that mixes every parameter: J w = (J^T)^T w.
         let w: Vec<f64> = (0..n).map(|i| ((i * 31 % 17) as f64 - 8.0) / 8.0).collect();
         let jw = f.jvp_fd::<CpuF64>(&p, &w, &CPU);
@@ -471,17 +466,9 @@ fn a_packed_games_jacobian_equals_central_finite_differences() {
             .collect();
         let exact = packed.jacobian::<CpuF64>(&p, &CPU);
         let fd = packed.jacobian_fd::<CpuF64>(&p, &CPU);
-        let (mut diff, mut norm) = (0.0f64, 0.0f64);
-        for (e, d) in exact.iter().zip(&fd) {
-            diff += (e - d).powi(2);
-            norm += d * d;
-        }
+        let (rel, norm) = common::relative_error(&exact, &fd);
         assert!(norm > 1e-6);
-        assert!(
-            diff.sqrt() / norm.sqrt() < 1e-6,
-            "{loss:?}: relative error {:e}",
-            diff.sqrt() / norm.sqrt()
-        );
+        assert!(rel < 1e-6, "{loss:?}: relative error {rel:e}");
     }
 }
 

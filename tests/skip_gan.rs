@@ -79,12 +79,7 @@ fn the_skip_gans_jacobian_equals_central_finite_differences() {
                 .collect();
             let exact = f.jacobian::<CpuF64>(&p, &CPU);
             let fd = f.jacobian_fd::<CpuF64>(&p, &CPU);
-            let (mut diff, mut norm) = (0.0f64, 0.0f64);
-            for (e, d) in exact.iter().zip(&fd) {
-                diff += (e - d).powi(2);
-                norm += d * d;
-            }
-            let rel = diff.sqrt() / norm.sqrt();
+            let (rel, norm) = common::relative_error(&exact, &fd);
             assert!(norm > 1e-6, "{prior:?}: the Jacobian vanishes");
             assert!(
                 rel < 1e-6,

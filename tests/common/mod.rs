@@ -21,4 +21,16 @@ pub fn dirac_game(loss: Loss, theta: f64, psi: f64, lr: f64) -> TrialConfig {
     c
 }
 
+/// |a - b| / |b| and |b|^2 (Euclidean over all entries): a computed Jacobian `a` against its
+/// finite-difference reference `b`, with the reference's size to show the test is not void.
+#[allow(dead_code)]
+pub fn relative_error(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        diff += (x - y).powi(2);
+        norm += y * y;
+    }
+    (diff.sqrt() / norm.sqrt(), norm)
+}
+
 pub mod study;
