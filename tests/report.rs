@@ -595,15 +595,9 @@ fn small_run(dir: &Path, steps: u64, kill_at: Option<u64>) -> std::process::Outp
     c.output().unwrap()
 }
 
-#[test]
-fn watching_a_study_whose_run_is_gone_renders_once_and_stops() {
-    let tmp = tempfile::tempdir().unwrap();
-    // The run is killed in its first trial: both trials are unfinished and nobody writes.
-    let o = small_run(tmp.path(), 50, Some(20));
-    assert!(!o.status.success());
-    let out = tmp.path().join("out");
-    let to = tmp.path().join("live-report");
-    let o = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+/// `ganlab report OUT --to TO --watch --every 1`, to its end.
+fn watch(out: &Path, to: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ganlab"))
         .args([
             "report",
             out.to_str().unwrap(),
@@ -614,7 +608,18 @@ fn watching_a_study_whose_run_is_gone_renders_once_and_stops() {
             "1",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn watching_a_study_whose_run_is_gone_renders_once_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The run is killed in its first trial: both trials are unfinished and nobody writes.
+    let o = small_run(tmp.path(), 50, Some(20));
+    assert!(!o.status.success());
+    let out = tmp.path().join("out");
+    let to = tmp.path().join("live-report");
+    let o = watch(&out, &to);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}");
     assert!(text.contains("2 of 2 trial(s) unfinished"), "{text}");
@@ -644,18 +649,7 @@ fn watching_a_running_study_follows_it_to_the_end() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let to = tmp.path().join("live-report");
-    let o = Command::new(env!("CARGO_BIN_EXE_ganlab"))
-        .args([
-            "report",
-            out.to_str().unwrap(),
-            "--to",
-            to.to_str().unwrap(),
-            "--watch",
-            "--every",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let o = watch(&out, &to);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(run.join().unwrap().status.success());
     assert!(o.status.success(), "{text}");
