@@ -169,9 +169,17 @@ fn penalty<B: ganlab::backend::GanBackend>(
     let r = matrix::<B>(real.to_vec(), n, 3, dev);
     let f = matrix::<B>(fake.to_vec(), n, 3, dev);
     match kind {
-        Pen::Gp => gradient_penalty(net, phi, r, f, matrix::<B>(eps.to_vec(), n, 1, dev), 10.0),
-        Pen::R1 => squared_gradient_penalty(net, phi, r, 10.0),
-        Pen::R2 => squared_gradient_penalty(net, phi, f, 10.0),
+        Pen::Gp => gradient_penalty(
+            net,
+            phi,
+            r,
+            f,
+            matrix::<B>(eps.to_vec(), n, 1, dev),
+            10.0,
+            false,
+        ),
+        Pen::R1 => squared_gradient_penalty(net, phi, r, 10.0, false),
+        Pen::R2 => squared_gradient_penalty(net, phi, f, 10.0, false),
     }
 }
 
@@ -464,5 +472,145 @@ fn consensus_on_the_bilinear_game_adds_gamma_times_the_point() {
             "gamma {gamma}: {} vs {want}",
             a.hypot(b)
         );
+    }
+}
+
+#[test]
+fn sga_on_the_bilinear_game_adds_lambda_times_the_point() {
+    // A = J and J^T J = I here, so A^T v = J^T J p = p; <v, grad H> = <J p, p> = 0, so the
+    // alignment rule picks +lambda, and an SGD step is p <- ((1 - eta lambda) I - eta J) p.
+    let (theta, psi, eta) = (1.0, 0.5, 0.1);
+    for (lambda, align) in [(1.0, true), (0.5, false), (0.0, true)] {
+        let mut c = common::dirac_game(Loss::WganClip, theta, psi, eta);
+        c.objective.clip = 100.0;
+        c.train.update = UpdateScheme::Sga;
+        c.train.sga_weight = lambda;
+        c.train.sga_align = align;
+        let mut t = Trainer::<B64>::new(&c, CPU).unwrap();
+        t.step();
+        let k = 1.0 - eta * lambda;
+        let (a, b) = point(&t);
+        assert!(
+            close(a, k * theta + eta * psi, 1e-12) && close(b, k * psi - eta * theta, 1e-12),
+            "lambda {lambda}: ({a}, {b})"
+        );
+        for _ in 0..19 {
+            t.step();
+        }
+        let (a, b) = point(&t);
+        let want = theta.hypot(psi) * (k * k + eta * eta).sqrt().powi(20);
+        assert!(close(a.hypot(b), want, 1e-10), "lambda {lambda}");
+    }
+}
+
+/// Parameter tensors as one flat host vector, and back.
+fn flat(ps: &[Tensor<ganlab::train::Inner<B64>, 2>]) -> Vec<f64> {
+    ps.iter().flat_map(|p| host(p.clone())).collect()
+}
+fn unflat(
+    values: &[f64],
+    like: &[Tensor<ganlab::train::Inner<B64>, 2>],
+) -> Vec<Tensor<ganlab::train::Inner<B64>, 2>> {
+    let mut at = 0;
+    like.iter()
+        .map(|p| {
+            let [r, c] = p.dims();
+            at += r * c;
+            matrix(values[at - r * c..at].to_vec(), r, c, &CPU)
+        })
+        .collect()
+}
+
+#[test]
+fn sga_products_equal_finite_differences_of_the_training_field() {
+    use ganlab::spec::Regulariser;
+    use ganlab::train::scheme::{both_gradients, sga::adjusted};
+    // R2 and WGAN-GP penalise at fake rows, so grad_theta L_D runs through their input gradient.
+    for (loss, reg) in [
+        (Loss::NonSaturating, Regulariser::R1),
+        (Loss::NonSaturating, Regulariser::R2),
+        (Loss::WganGp, Regulariser::R1),
+    ] {
+        let loss_reg = format!("{loss:?} + {reg:?}");
+        let mut c = TrialConfig::default();
+        c.precision = ganlab::spec::Precision::F64;
+        c.objective.loss = loss;
+        c.objective.regulariser = reg;
+        c.objective.reg_weight = 0.7;
+        c.latent.dim = 2;
+        c.train.batch = 8;
+        c.train.update = UpdateScheme::Sga;
+        c.train.sga_weight = 0.8;
+        c.generator = GeneratorConfig::Mlp(ganlab::spec::MlpConfig {
+            depth: 1,
+            width: 4,
+            activation: Activation::Tanh,
+            ..Default::default()
+        });
+        c.discriminator = DiscriminatorConfig::Mlp(ganlab::spec::MlpConfig {
+            depth: 1,
+            width: 4,
+            activation: Activation::Tanh,
+            ..Default::default()
+        });
+        let t = Trainer::<B64>::new(&c, CPU).unwrap();
+        let f = &t.field;
+        let batch = f.batch(0, &mut t.state.streams.clone());
+        let (theta, phi) = (&t.state.theta, &t.state.phi);
+        let (ng, p0) = (flat(theta).len(), [flat(theta), flat(phi)].concat());
+        let n = p0.len();
+        let v_at = |p: &[f64]| -> Vec<f64> {
+            let ((_, g_phi), (_, g_theta)) = both_gradients(
+                f,
+                &unflat(&p[..ng], theta),
+                &unflat(&p[ng..], phi),
+                batch.clone(),
+            );
+            [flat(&g_theta), flat(&g_phi)].concat()
+        };
+        // J by central differences, column by column.
+        let h = 1e-5;
+        let mut jac = vec![0.0; n * n];
+        for j in 0..n {
+            let (mut up, mut down) = (p0.clone(), p0.clone());
+            up[j] += h;
+            down[j] -= h;
+            let (a, b) = (v_at(&up), v_at(&down));
+            for i in 0..n {
+                jac[i * n + j] = (a[i] - b[i]) / (2.0 * h);
+            }
+        }
+        let a = adjusted(f, theta, phi, batch.clone());
+        let v = flat(&a.v);
+        assert_eq!(v, v_at(&p0), "{loss_reg}: v is the training field");
+        let jv: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| jac[i * n + j] * v[j]).sum())
+            .collect();
+        let jtv: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| jac[j * n + i] * v[j]).sum())
+            .collect();
+        let (e_jv, size) = common::relative_error(&flat(&a.j_v), &jv);
+        let (e_jtv, _) = common::relative_error(&flat(&a.jt_v), &jtv);
+        // Not void: J v is not zero, and J is not symmetric here (A v is not zero).
+        let (asym, _) = common::relative_error(&jv, &jtv);
+        assert!(
+            size > 1e-8 && asym > 1e-2,
+            "{loss_reg}: |J v|^2 {size:e}, asymmetry {asym:e}"
+        );
+        assert!(e_jv < 1e-6, "{loss_reg}: J v off by {e_jv:e}");
+        assert!(e_jtv < 1e-6, "{loss_reg}: J^T v off by {e_jtv:e}");
+        // The rule's sign, and w = v + lambda (J^T v - J v) / 2.
+        let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
+        let at_v: Vec<f64> = jtv.iter().zip(&jv).map(|(a, b)| (a - b) / 2.0).collect();
+        let sign = (dot(&v, &jtv) * dot(&at_v, &jtv) / n as f64 + 0.1).signum();
+        assert_eq!(a.lambda, 0.8 * sign, "{loss_reg}");
+        let w: Vec<f64> = v
+            .iter()
+            .zip(&at_v)
+            .map(|(v, x)| v + 0.8 * sign * x)
+            .collect();
+        let got = [flat(&a.w_theta), flat(&a.w_phi)].concat();
+        let (e_w, _) = common::relative_error(&got, &w);
+        assert!(e_w < 1e-6, "{loss_reg}: w off by {e_w:e}");
     }
 }

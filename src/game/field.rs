@@ -97,4 +97,36 @@ impl Game {
             loss: loss.inner(),
         }
     }
+
+    /// The gradient of one player's loss with respect to both players' tensors at (theta,
+    /// phi), both tracked by `B` (the fake rows depend on theta at this level too): for the
+    /// generator (grad_theta L_G, grad_phi L_G), for the discriminator (grad_theta L_D,
+    /// grad_phi L_D). Their products with a fixed w are J w by the symmetry of second
+    /// derivatives (row block theta of J w is grad_theta <grad L_G, w>); see `train::scheme::sga`.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    pub fn loss_gradients<B: GanBackend, const D: usize>(
+        &self,
+        generator: bool,
+        theta: &[Tensor<B, D>],
+        phi: &[Tensor<B, D>],
+        real: Tensor<Inner<B>, D>,
+        z: Tensor<Inner<B>, D>,
+        eps: Option<Tensor<Inner<B>, D>>,
+    ) -> (Vec<Tensor<Inner<B>, D>>, Vec<Tensor<Inner<B>, D>>) {
+        let fake = self.fake(theta, Tensor::from_inner(z));
+        let loss = if generator {
+            self.generator_loss(phi, fake).0
+        } else {
+            self.discriminator_loss_of(
+                phi,
+                Tensor::from_inner(real),
+                fake,
+                eps.map(Tensor::from_inner),
+                true,
+            )
+            .loss
+        };
+        let grads = loss.backward();
+        (grads_of(theta, &grads), grads_of(phi, &grads))
+    }
 }

@@ -154,10 +154,24 @@ impl Game {
         fake: Tensor<B, D>,
         eps: Option<Tensor<B, D>>,
     ) -> DiscriminatorLoss<B> {
+        self.discriminator_loss_of(phi, real, fake, eps, false)
+    }
+
+    /// L_D as [`Game::discriminator_loss`], and with `fake_tracked` differentiable in the fake
+    /// rows where the caller tracks them (grad_theta L_D, which symplectic gradient adjustment
+    /// needs), penalties included.
+    pub fn discriminator_loss_of<B: GanBackend, const D: usize>(
+        &self,
+        phi: &[Tensor<B, D>],
+        real: Tensor<B, D>,
+        fake: Tensor<B, D>,
+        eps: Option<Tensor<B, D>>,
+        fake_tracked: bool,
+    ) -> DiscriminatorLoss<B> {
         let rows = D - 2;
         let (real, fake) = (self.pack(real), self.pack(fake));
         let n_real = real.dims()[rows];
-        let fake = fake.detach();
+        let fake = if fake_tracked { fake } else { fake.detach() };
         // One pass over real and fake rows together: fewer, larger matrix products.
         let out = self
             .discriminator
@@ -177,6 +191,7 @@ impl Game {
                         fake.clone(),
                         eps,
                         o.gp_weight,
+                        fake_tracked,
                     );
             }
         }
@@ -190,6 +205,7 @@ impl Game {
                             phi,
                             real,
                             o.reg_weight,
+                            false,
                         )
                 }
                 Regulariser::R2 => {
@@ -199,6 +215,7 @@ impl Game {
                             phi,
                             fake,
                             o.reg_weight,
+                            fake_tracked,
                         )
                 }
             }

@@ -20,15 +20,20 @@ use crate::nets::Net;
 /// Dirac-GAN): sqrt(|g|^2 + NORM_EPS). Its effect on a norm near 1 is below 1e-12.
 pub const NORM_EPS: f64 = 1e-12;
 
-/// grad_x sum_i D(x_i; phi), one row per input row, differentiable with respect to `phi`.
+/// grad_x sum_i D(x_i; phi), one row per input row, differentiable with respect to `phi`,
+/// and to `x` where `x_tracked` (then x keeps its graph at B's level: the fake rows of SGA's
+/// grad_theta L_D). Otherwise x is detached first, as it always was: the same numbers to the
+/// last bit (a fresh node changes the order in which B's backward pass sums).
 pub fn input_gradient<B: GanBackend, const D: usize>(
     net: &Net,
     phi: &[Tensor<B, D>],
     x: Tensor<B, D>,
+    x_tracked: bool,
 ) -> Tensor<B, D> {
+    let x = if x_tracked { x } else { x.detach() };
     let phi_outer: Vec<Tensor<Autodiff<B>, D>> =
         phi.iter().map(|p| Tensor::from_inner(p.clone())).collect();
-    let x_outer = Tensor::<Autodiff<B>, D>::from_inner(x.detach()).require_grad();
+    let x_outer = Tensor::<Autodiff<B>, D>::from_inner(x).require_grad();
     let score = net.forward(&phi_outer, x_outer.clone()).sum();
     let grads = score.backward();
     // x always reaches D's output; a zero gradient is the right answer if it ever does not.
@@ -52,9 +57,10 @@ pub fn gradient_penalty<B: GanBackend, const D: usize>(
     fake: Tensor<B, D>,
     eps: Tensor<B, D>,
     weight: f64,
+    x_tracked: bool,
 ) -> Tensor<B, 1> {
     let x_hat = real * eps.clone() + fake * (eps.neg() + 1.0);
-    let g = input_gradient(net, phi, x_hat);
+    let g = input_gradient(net, phi, x_hat, x_tracked);
     let norm = (row_sq_norm(g) + NORM_EPS).sqrt();
     row_mean((norm - 1.0).square()).mul_scalar(weight)
 }
@@ -65,6 +71,7 @@ pub fn squared_gradient_penalty<B: GanBackend, const D: usize>(
     phi: &[Tensor<B, D>],
     x: Tensor<B, D>,
     gamma: f64,
+    x_tracked: bool,
 ) -> Tensor<B, 1> {
-    row_mean(row_sq_norm(input_gradient(net, phi, x))).mul_scalar(gamma / 2.0)
+    row_mean(row_sq_norm(input_gradient(net, phi, x, x_tracked))).mul_scalar(gamma / 2.0)
 }

@@ -176,6 +176,10 @@ pub const CATALOGUE: &[Section] = &[
                 "rk4",
                 "the gradient flow by fixed-step RK4, step = train.opt_g.lr (plain SGD, one step size)",
             ),
+            (
+                "sga",
+                "both follow v + lambda A^T v, A = (J - J^T)/2 (lambda = train.sga_weight, signed by alignment if train.sga_align), exact",
+            ),
         ],
     },
     Section {

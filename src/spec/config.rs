@@ -509,6 +509,10 @@ pub enum UpdateScheme {
     /// The gradient flow by fixed-step RK4 with step `train.opt_g.lr` (plain SGD for both
     /// players with one step size, `n_critic` = 1).
     Rk4,
+    /// Symplectic gradient adjustment (Balduzzi et al. 2018): both players follow
+    /// v + lambda A^T v, A = (J - J^T) / 2 (lambda = `train.sga_weight`, its sign by the
+    /// alignment rule when `train.sga_align`), exact through nested autodiff.
+    Sga,
 }
 
 /// An optimiser, chosen by `kind`.
@@ -604,6 +608,10 @@ pub struct TrainConfig {
     pub diverge_above: f64,
     /// gamma of the `consensus` update: the players follow v + gamma J^T v.
     pub consensus_weight: f64,
+    /// lambda of the `sga` update: the players follow v + lambda A^T v.
+    pub sga_weight: f64,
+    /// Choose lambda's sign per step by Balduzzi et al.'s alignment rule.
+    pub sga_align: bool,
 }
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -615,6 +623,8 @@ impl Default for TrainConfig {
             opt_d: OptimizerConfig::default(),
             diverge_above: 1e6,
             consensus_weight: 1.0,
+            sga_weight: 1.0,
+            sga_align: true,
         }
     }
 }

@@ -117,6 +117,7 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     count("train.n_critic", t.n_critic, 1, 1000)?;
     positive("train.diverge_above", t.diverge_above)?;
     non_negative("train.consensus_weight", t.consensus_weight)?;
+    non_negative("train.sga_weight", t.sga_weight)?;
     check_optimizer("train.opt_g", &t.opt_g)?;
     check_optimizer("train.opt_d", &t.opt_d)?;
     if t.update == UpdateScheme::Rk4 {

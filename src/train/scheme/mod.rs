@@ -8,10 +8,11 @@
 
 mod alternating;
 mod alternating_g_first;
-mod consensus;
+pub(crate) mod consensus;
 mod extragradient;
 mod optimistic;
 mod rk4;
+pub mod sga;
 mod simultaneous;
 
 pub use alternating::Alternating;
@@ -20,6 +21,7 @@ pub use consensus::Consensus;
 pub use extragradient::Extragradient;
 pub use optimistic::Optimistic;
 pub use rk4::Rk4;
+pub use sga::Sga;
 pub use simultaneous::Simultaneous;
 
 use burn::tensor::Tensor;
@@ -44,6 +46,7 @@ pub fn build<B: GanBackend>(kind: crate::spec::UpdateScheme) -> Box<dyn UpdateSc
         crate::spec::UpdateScheme::Consensus => Box::new(Consensus),
         crate::spec::UpdateScheme::Optimistic => Box::new(Optimistic),
         crate::spec::UpdateScheme::Rk4 => Box::new(Rk4),
+        crate::spec::UpdateScheme::Sga => Box::new(Sga),
     }
 }
 
