@@ -202,11 +202,28 @@ pub fn metrics_columns<B: GanBackend>(t: &Trainer<B>) -> Vec<String> {
     if is_dirac_game(t) {
         c.push("dist_to_equilibrium".into());
     }
+    if is_flow(t.cfg()) {
+        c.extend(FLOW_COLUMNS.map(String::from));
+    }
+    if t.cfg().record.drift {
+        c.push("drift".into());
+    }
     if t.cfg().probe.every > 0 {
         c.extend(PROBE_COLUMNS.map(String::from));
     }
     c.push("wall_time_s".into());
     c
+}
+
+/// Columns of `metrics.csv` for the schemes that integrate the gradient flow: the step's start
+/// time, its size, and the attempts the error control rejected before it.
+pub const FLOW_COLUMNS: [&str; 3] = ["flow_time", "flow_step_size", "flow_rejected"];
+
+fn is_flow(cfg: &TrialConfig) -> bool {
+    matches!(
+        cfg.train.update,
+        crate::spec::UpdateScheme::Rk4 | crate::spec::UpdateScheme::Rk45
+    )
 }
 
 fn is_wasserstein(loss: Loss) -> bool {
@@ -257,6 +274,17 @@ fn metrics_row<B: GanBackend>(
     r.push(lr_g);
     r.push(lr_d);
     r.extend(dist);
+    if is_flow(t.cfg()) {
+        let f = s.flow.unwrap_or(crate::train::FlowStats {
+            time: f64::NAN,
+            step_size: f64::NAN,
+            rejected: 0,
+        });
+        r.extend([f.time, f.step_size, f.rejected as f64]);
+    }
+    if t.cfg().record.drift {
+        r.push(s.drift.unwrap_or(f64::NAN));
+    }
     if t.cfg().probe.every > 0 {
         r.extend(probe_values(probed));
     }

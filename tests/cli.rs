@@ -864,12 +864,27 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
         (
             "the gradient flow with Adam",
             "[base]\ntrain = { update = \"rk4\" }\n".into(),
-            vec!["base.train.opt_g".into(), "`rk4` integrates the gradient flow".into()],
+            vec!["base.train.opt_g".into(), "`rk4` follows the gradient flow".into()],
         ),
         (
             "the gradient flow with two step sizes",
             "[base.train]\nupdate = \"rk4\"\nopt_g = { kind = \"sgd\", lr = 0.1 }\nopt_d = { kind = \"sgd\", lr = 0.2 }\n".into(),
             vec!["base.train.opt_d".into(), ":4".into(), "one step size".into()],
+        ),
+        (
+            "the drift of a trial on Adam",
+            "[base]\nrecord = { drift = true }\n".into(),
+            vec!["base.train.opt_g".into(), "`record.drift`".into(), "without momentum".into()],
+        ),
+        (
+            "the drift of the flow itself",
+            "[base]\nrecord = { drift = true }\n[base.train]\nupdate = \"rk45\"\nopt_g = { kind = \"sgd\", lr = 0.1 }\nopt_d = { kind = \"sgd\", lr = 0.1 }\n".into(),
+            vec!["base.record.drift".into(), "`rk45` is the flow itself".into()],
+        ),
+        (
+            "a flow tolerance that is not positive",
+            "[base.train]\nrtol = 0\n".into(),
+            vec!["base.train.rtol".into()],
         ),
         (
             "a wrong type inside a section chosen by kind",

@@ -614,3 +614,90 @@ fn sga_products_equal_finite_differences_of_the_training_field() {
         assert!(e_w < 1e-6, "{loss_reg}: w off by {e_w:e}");
     }
 }
+
+/// Runs a flow trial until its clock passes `horizon`; returns the point and the steps.
+fn run_flow(t: &mut Trainer<B64>, horizon: f64) -> Vec<ganlab::train::FlowStats> {
+    let mut clocks = Vec::new();
+    while t.state.scalars.get("flow/time").copied().unwrap_or(0.0) < horizon {
+        clocks.push(t.step().flow.expect("a flow scheme records its clock"));
+    }
+    clocks
+}
+
+#[test]
+fn rk45_keeps_the_dirac_gans_invariant_and_follows_the_bilinear_flow() {
+    // Unregularised Dirac-GAN (minimax): d(theta^2 + psi^2)/dt = 0 along the flow.
+    let mut c = common::dirac_game(Loss::Minimax, 1.0, 1.0, 0.1);
+    c.train.update = UpdateScheme::Rk45;
+    c.train.rtol = 1e-10;
+    c.train.atol = 1e-12;
+    let mut t = Trainer::<B64>::new(&c, CPU).unwrap();
+    let clocks = run_flow(&mut t, 100.0);
+    let (a, b) = point(&t);
+    assert!((a * a + b * b - 2.0).abs() < 1e-6, "{}", a * a + b * b);
+    // The clock is the sum of the steps taken, and the steps adapt (none is the first try).
+    let end = t.state.scalars["flow/time"];
+    let summed: f64 = clocks.iter().map(|c| c.step_size).sum();
+    assert!((end - summed).abs() < 1e-9 * end, "{end} vs {summed}");
+    let (lo, hi) = clocks.iter().fold((f64::MAX, 0f64), |(l, h), c| {
+        (l.min(c.step_size), h.max(c.step_size))
+    });
+    assert!(hi > lo * 1.5, "step sizes {lo}..{hi}");
+    for w in clocks.windows(2) {
+        assert!((w[1].time - (w[0].time + w[0].step_size)).abs() < 1e-12 * (1.0 + w[1].time));
+    }
+
+    // The bilinear game: the flow is a rotation; at the default tolerances the error at each
+    // recorded time stays within a few tolerances of the closed form.
+    let mut c = common::dirac_game(Loss::WganClip, 1.0, 0.5, 0.1);
+    c.objective.clip = 100.0;
+    c.train.update = UpdateScheme::Rk45;
+    let mut t = Trainer::<B64>::new(&c, CPU).unwrap();
+    let clocks = run_flow(&mut t, 10.0);
+    let (a, b) = point(&t);
+    let end = t.state.scalars["flow/time"];
+    let (x, y) = bilinear_flow(1.0, 0.5, end);
+    let err = (a - x).hypot(b - y);
+    assert!(
+        err < 1e-5,
+        "error {err:e} at t = {end} after {} steps",
+        clocks.len()
+    );
+    // Tighter tolerances, smaller error, more steps.
+    c.train.rtol = 1e-9;
+    c.train.atol = 1e-12;
+    let mut tight = Trainer::<B64>::new(&c, CPU).unwrap();
+    let tight_clocks = run_flow(&mut tight, 10.0);
+    let (a, b) = point(&tight);
+    let (x, y) = bilinear_flow(1.0, 0.5, tight.state.scalars["flow/time"]);
+    let tight_err = (a - x).hypot(b - y);
+    assert!(tight_err < err / 10.0, "{tight_err:e} vs {err:e}");
+    assert!(tight_clocks.len() > clocks.len());
+}
+
+#[test]
+fn the_drift_of_simultaneous_steps_is_their_distance_to_the_rotation() {
+    // Simultaneous SGD on the bilinear game: p_k = (I - h J)^k p_0; the flow from p_0 at time
+    // k h is the rotation; the recorded drift of row k is the distance between them.
+    let (theta, psi, h) = (1.0, 0.5, 0.1);
+    let mut c = common::dirac_game(Loss::WganClip, theta, psi, h);
+    c.objective.clip = 100.0;
+    c.record.drift = true;
+    c.train.rtol = 1e-10;
+    c.train.atol = 1e-12;
+    let mut t = Trainer::<B64>::new(&c, CPU).unwrap();
+    let mut p = (theta, psi);
+    let mut worst = 0f64;
+    for k in 0..60 {
+        let got = t.step().drift.expect("drift is recorded");
+        let q = bilinear_flow(theta, psi, k as f64 * h);
+        let want = (p.0 - q.0).hypot(p.1 - q.1);
+        worst = worst.max((got - want).abs());
+        // v = (-psi, theta): p <- p - h v.
+        p = (p.0 + h * p.1, p.1 - h * p.0);
+    }
+    assert!(worst < 1e-8, "worst {worst:e}");
+    // Not void: after 60 steps the two are far apart.
+    let q = bilinear_flow(theta, psi, 60.0 * h);
+    assert!((p.0 - q.0).hypot(p.1 - q.1) > 0.1);
+}

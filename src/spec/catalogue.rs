@@ -177,6 +177,10 @@ pub const CATALOGUE: &[Section] = &[
                 "the gradient flow by fixed-step RK4, step = train.opt_g.lr (plain SGD, one step size)",
             ),
             (
+                "rk45",
+                "the gradient flow by adaptive Dormand-Prince 5(4), tolerances train.rtol/atol, first step train.opt_g.lr",
+            ),
+            (
                 "sga",
                 "both follow v + lambda A^T v, A = (J - J^T)/2 (lambda = train.sga_weight, signed by alignment if train.sga_align), exact",
             ),
@@ -221,7 +225,7 @@ mod tests {
                     ("data.kind", "csv") => continue, // needs a file; covered by the end-to-end tests
                     ("generator.kind", "dirac") | ("discriminator.kind", "linear") => "",
                     ("prior_model.kind", "gmm") => "[base.latent]\ndim = 3\n",
-                    ("train.update", "rk4") => {
+                    ("train.update", "rk4") | ("train.update", "rk45") => {
                         "[base.train]\nopt_g = { kind = \"sgd\", lr = 0.01 }\n\
                          opt_d = { kind = \"sgd\", lr = 0.01 }\n"
                     }

@@ -509,6 +509,10 @@ pub enum UpdateScheme {
     /// The gradient flow by fixed-step RK4 with step `train.opt_g.lr` (plain SGD for both
     /// players with one step size, `n_critic` = 1).
     Rk4,
+    /// The gradient flow by adaptive Dormand-Prince 5(4), one accepted step per training step,
+    /// tolerances `train.rtol` and `train.atol`, first step `train.opt_g.lr` (plain SGD for
+    /// both players with one step size, `n_critic` = 1).
+    Rk45,
     /// Symplectic gradient adjustment (Balduzzi et al. 2018): both players follow
     /// v + lambda A^T v, A = (J - J^T) / 2 (lambda = `train.sga_weight`, its sign by the
     /// alignment rule when `train.sga_align`), exact through nested autodiff.
@@ -612,6 +616,10 @@ pub struct TrainConfig {
     pub sga_weight: f64,
     /// Choose lambda's sign per step by Balduzzi et al.'s alignment rule.
     pub sga_align: bool,
+    /// Relative and absolute tolerances of the adaptive flow integrator (`rk45`, and the flow
+    /// that `record.drift` compares a discrete trial with).
+    pub rtol: f64,
+    pub atol: f64,
 }
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -625,6 +633,8 @@ impl Default for TrainConfig {
             consensus_weight: 1.0,
             sga_weight: 1.0,
             sga_align: true,
+            rtol: 1e-6,
+            atol: 1e-9,
         }
     }
 }
@@ -645,6 +655,9 @@ pub struct RecordConfig {
     /// Also save the trial state whenever this many minutes of training have passed since the
     /// last save, so an interrupted trial loses at most that much work. 0: by steps only.
     pub checkpoint_minutes: f64,
+    /// Record each step's distance to the gradient flow from the same start at the same time
+    /// (step k of plain SGD with step h is time k h; see `train::drift`).
+    pub drift: bool,
 }
 impl Default for RecordConfig {
     fn default() -> Self {
@@ -654,6 +667,7 @@ impl Default for RecordConfig {
             eval_samples: 2000,
             checkpoint_every: 1000,
             checkpoint_minutes: 2.0,
+            drift: false,
         }
     }
 }

@@ -120,8 +120,21 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     non_negative("train.sga_weight", t.sga_weight)?;
     check_optimizer("train.opt_g", &t.opt_g)?;
     check_optimizer("train.opt_d", &t.opt_d)?;
-    if t.update == UpdateScheme::Rk4 {
-        check_flow(t)?;
+    positive("train.rtol", t.rtol)?;
+    positive("train.atol", t.atol)?;
+    match t.update {
+        UpdateScheme::Rk4 => check_flow(t, "`rk4`")?,
+        UpdateScheme::Rk45 => check_flow(t, "`rk45`")?,
+        _ => {}
+    }
+    if c.record.drift {
+        if t.update == UpdateScheme::Rk45 {
+            fail(
+                "record.drift",
+                "`rk45` is the flow itself; the drift is for the discrete schemes",
+            )?;
+        }
+        check_flow(t, "`record.drift` (step k is time k lr)")?;
     }
     let r = &c.record;
     if r.every == 0 {
@@ -292,12 +305,12 @@ fn check_prior_model(c: &TrialConfig) -> Check {
     // one base can sweep `prior_model` over `none` and the fitted models.
     if c.skip.fine_tune
         && c.prior_model != PriorModelConfig::None
-        && c.train.update == UpdateScheme::Rk4
+        && (matches!(c.train.update, UpdateScheme::Rk4 | UpdateScheme::Rk45) || c.record.drift)
         && c.skip.fine_tune_lr != c.train.opt_g.lr()
     {
         fail(
             "skip.fine_tune_lr",
-            "`rk4` takes one step size: it must equal train.opt_g.lr",
+            "the gradient flow (`rk4`, `rk45`, `record.drift`) takes one step size: it must equal train.opt_g.lr",
         )?;
     }
     if !matches!(c.generator, GeneratorConfig::Mlp(_)) && c.prior_model != PriorModelConfig::None {
@@ -309,22 +322,26 @@ fn check_prior_model(c: &TrialConfig) -> Check {
     Ok(())
 }
 
-/// The flow integrators take one step size for both players and no optimiser of their own.
-fn check_flow(t: &TrainConfig) -> Check {
+/// The flow integrators, and the drift's reading of step k as time k lr, take one step size
+/// for both players and no optimiser of their own; `what` names who asks.
+fn check_flow(t: &TrainConfig, what: &str) -> Check {
     let plain = |o: &OptimizerConfig| matches!(o, OptimizerConfig::Sgd(s) if s.momentum == 0.0);
     if !plain(&t.opt_g) {
-        fail("train.opt_g", "`rk4` integrates the gradient flow with step `lr`: use `kind = \"sgd\"` without momentum")?;
+        fail(
+            "train.opt_g",
+            format!("{what} follows the gradient flow with step `lr`: use `kind = \"sgd\"` without momentum"),
+        )?;
     }
     if !plain(&t.opt_d) || t.opt_d.lr() != t.opt_g.lr() {
         fail(
             "train.opt_d",
-            "`rk4` takes one step size: plain SGD with the generator's `lr`",
+            format!("{what} takes one step size: plain SGD with the generator's `lr`"),
         )?;
     }
     if t.n_critic != 1 {
         fail(
             "train.n_critic",
-            "`rk4` moves both players together: it must be 1",
+            format!("{what} moves both players together: it must be 1"),
         )?;
     }
     Ok(())

@@ -6,6 +6,8 @@
 //! is the scheme's. The row recorded for step k holds the losses and gradient norms measured
 //! before the updates of step k (k = 0 is the initial point), gradient norms before clipping.
 
+pub mod drift;
+pub mod flow;
 pub mod optim;
 pub mod scheme;
 pub mod state;
@@ -34,6 +36,19 @@ pub struct StepStats {
     pub grad_sq_g: Vec<f64>,
     /// Squared Euclidean norm of each discriminator parameter tensor's gradient.
     pub grad_sq_d: Vec<f64>,
+    /// The gradient flow's clock, for the schemes that integrate it (`rk4`, `rk45`).
+    pub flow: Option<FlowStats>,
+    /// Distance to the gradient flow from the same start at the same time (`record.drift`).
+    pub drift: Option<f64>,
+}
+
+/// Where a flow integrator's step started in time, how long it was, and how many attempts
+/// the error control rejected before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowStats {
+    pub time: f64,
+    pub step_size: f64,
+    pub rejected: u32,
 }
 
 /// Discriminator-side measurements of one update.
@@ -62,7 +77,15 @@ impl StepStats {
             d_fake: d.d_fake,
             grad_sq_g: g.grad_sq_g,
             grad_sq_d: d.grad_sq_d,
+            flow: None,
+            drift: None,
         }
+    }
+
+    /// The record with a flow integrator's clock.
+    pub fn with_flow(mut self, flow: FlowStats) -> StepStats {
+        self.flow = Some(flow);
+        self
     }
 }
 
@@ -252,7 +275,13 @@ impl<B: GanBackend> Trainer<B> {
 
     /// One training step (see the module documentation).
     pub fn step(&mut self) -> StepStats {
-        let stats = self.scheme.step(&self.field, &mut self.state);
+        let drift = self
+            .cfg()
+            .record
+            .drift
+            .then(|| drift::measure_and_advance(&self.field, &mut self.state));
+        let mut stats = self.scheme.step(&self.field, &mut self.state);
+        stats.drift = drift;
         self.state.step += 1;
         stats
     }

@@ -62,6 +62,9 @@ pub struct TrialState<B: Backend> {
     /// What an update scheme carries from one step to the next (the optimistic scheme's last
     /// updates, say), by name; saved and restored with the rest.
     pub memory: std::collections::BTreeMap<String, Tensor<B, 2>>,
+    /// Host numbers a scheme carries, in f64 whatever the trial's precision (the gradient
+    /// flow's time and step size), by name; saved and restored with the rest.
+    pub scalars: std::collections::BTreeMap<String, f64>,
 }
 
 /// A [`TrialState`] on the host, as a checkpoint holds it.
@@ -75,7 +78,7 @@ pub struct SavedState {
     pub streams: Vec<(String, u128)>,
     /// `theta/NAME` and `phi/NAME` (parameters); `opt_g/first/NAME`, `opt_g/second/NAME`,
     /// `opt_d/...` (optimiser moments, where the optimiser has them yet); `memory/NAME` (the
-    /// update scheme's memory).
+    /// update scheme's memory); `scalar/NAME` (its host numbers).
     pub arrays: Vec<HostArray>,
 }
 
@@ -109,6 +112,7 @@ impl<B: Backend> TrialState<B> {
             phi,
             streams: Streams::new(seed),
             memory: Default::default(),
+            scalars: Default::default(),
         }
     }
 
@@ -139,6 +143,13 @@ impl<B: Backend> TrialState<B> {
         }
         for (name, m) in &self.memory {
             arrays.push(HostArray::of(format!("memory/{name}"), m));
+        }
+        for (name, x) in &self.scalars {
+            arrays.push(HostArray {
+                name: format!("scalar/{name}"),
+                shape: vec![1],
+                values: vec![*x],
+            });
         }
         let mut streams = self.streams.clone();
         SavedState {
@@ -230,6 +241,12 @@ impl<B: Backend> TrialState<B> {
                 let m = matrix::<B>(a.values.clone(), rows, cols, device);
                 state.memory.insert(name.to_string(), m);
             }
+            if let Some(name) = a.name.strip_prefix("scalar/") {
+                let [x] = a.values[..] else {
+                    anyhow::bail!("`{}` has {} values, not one", a.name, a.values.len());
+                };
+                state.scalars.insert(name.to_string(), x);
+            }
         }
         state.step = saved.step;
         Ok(state)
@@ -291,10 +308,27 @@ mod tests {
             UpdateScheme::Extragradient,
             UpdateScheme::Optimistic,
             UpdateScheme::Consensus,
+            UpdateScheme::Sga,
         ] {
             cfg.train.update = update;
             resumes_exactly::<CpuF64>(&cfg, CPU);
         }
+        // The flow integrators (rk45's time and step size are host scalars), and a discrete
+        // trial's drift (a flow copy in the memory).
+        cfg.train.n_critic = 1;
+        let sgd = OptimizerConfig::Sgd(SgdConfig {
+            lr: 0.05,
+            momentum: 0.0,
+        });
+        cfg.train.opt_g = sgd.clone();
+        cfg.train.opt_d = sgd;
+        for update in [UpdateScheme::Rk4, UpdateScheme::Rk45] {
+            cfg.train.update = update;
+            resumes_exactly::<CpuF64>(&cfg, CPU);
+        }
+        cfg.train.update = UpdateScheme::Simultaneous;
+        cfg.record.drift = true;
+        resumes_exactly::<CpuF64>(&cfg, CPU);
     }
 
     #[test]

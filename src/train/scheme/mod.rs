@@ -12,6 +12,7 @@ pub(crate) mod consensus;
 mod extragradient;
 mod optimistic;
 mod rk4;
+mod rk45;
 pub mod sga;
 mod simultaneous;
 
@@ -21,6 +22,7 @@ pub use consensus::Consensus;
 pub use extragradient::Extragradient;
 pub use optimistic::Optimistic;
 pub use rk4::Rk4;
+pub use rk45::Rk45;
 pub use sga::Sga;
 pub use simultaneous::Simultaneous;
 
@@ -46,6 +48,7 @@ pub fn build<B: GanBackend>(kind: crate::spec::UpdateScheme) -> Box<dyn UpdateSc
         crate::spec::UpdateScheme::Consensus => Box::new(Consensus),
         crate::spec::UpdateScheme::Optimistic => Box::new(Optimistic),
         crate::spec::UpdateScheme::Rk4 => Box::new(Rk4),
+        crate::spec::UpdateScheme::Rk45 => Box::new(Rk45),
         crate::spec::UpdateScheme::Sga => Box::new(Sga),
     }
 }

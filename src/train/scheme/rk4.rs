@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 
 use super::{both_gradients, UpdateScheme};
 use crate::backend::GanBackend;
-use crate::train::{state::TrialState, Inner, StepStats, TrainingField};
+use crate::train::{state::TrialState, FlowStats, Inner, StepStats, TrainingField};
 
 /// One fixed step of the gradient flow by RK4.
 pub struct Rk4;
@@ -64,6 +64,10 @@ impl<B: GanBackend> UpdateScheme<B> for Rk4 {
         state.theta = moved::<B>(&theta, &combined::<B>([&k1g, &k2g, &k3g, &k4g]), h / 6.0);
         state.phi = moved::<B>(&phi, &combined::<B>([&k1d, &k2d, &k3d, &k4d]), h / 6.0);
         field.constrain_discriminator(&mut state.phi);
-        StepStats::of(d, g)
+        StepStats::of(d, g).with_flow(FlowStats {
+            time: state.step as f64 * h,
+            step_size: h,
+            rejected: 0,
+        })
     }
 }
