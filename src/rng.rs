@@ -23,11 +23,13 @@ pub enum Stream {
     PriorFit = 9,
     /// Instance noise added to the samples the discriminator sees.
     InstanceNoise = 10,
+    /// The starting vectors of spectral normalisation's power iteration.
+    SpectralNorm = 11,
 }
 
 impl Stream {
     /// Every stream, in number order.
-    pub const ALL: [Stream; 10] = [
+    pub const ALL: [Stream; 11] = [
         Stream::InitGenerator,
         Stream::InitDiscriminator,
         Stream::Data,
@@ -38,6 +40,7 @@ impl Stream {
         Stream::Plot,
         Stream::PriorFit,
         Stream::InstanceNoise,
+        Stream::SpectralNorm,
     ];
 
     /// The stream's name in status files.
@@ -53,6 +56,7 @@ impl Stream {
             Stream::Plot => "plot",
             Stream::PriorFit => "prior_fit",
             Stream::InstanceNoise => "instance_noise",
+            Stream::SpectralNorm => "spectral_norm",
         }
     }
 }

@@ -13,6 +13,9 @@ use crate::setup::TrialSetup;
 use crate::spec::TrialConfig;
 use crate::store::{list_checkpoints, npy, CsvSink};
 
+/// Power-iteration steps for a saved trial's spectral normalisation (see `field_at`).
+pub const SPECTRAL_ITERATIONS: usize = 200;
+
 /// A trial folder opened for probing.
 pub struct SavedTrial {
     pub dir: PathBuf,
@@ -98,10 +101,32 @@ impl SavedTrial {
         Ok((*s, p))
     }
 
-    /// The probe field at `step` (with that step's instance-noise std, as training probed).
-    fn field_at(&self, step: u64) -> crate::probe::field::GameField {
+    /// The probe field at `step`, parameters `p` (with that step's instance-noise std, as
+    /// training probed). Under spectral normalisation the checkpoint holds the weights but not
+    /// training's power-iteration vectors; the field normalises with the vectors iterated
+    /// [`SPECTRAL_ITERATIONS`] times on those weights (the top singular pair, which
+    /// training's one step per update tracks).
+    fn field_at(&self, step: u64, p: &[f64]) -> crate::probe::field::GameField {
+        type Plain = crate::train::Inner<crate::backend::CpuF64>;
         let s = &self.setup;
-        s.field.at_noise_std(s.game.noise_std(step))
+        let f = &s.field;
+        let mut at = f.dims().0;
+        let phi: Vec<burn::tensor::Tensor<Plain, 2>> = f
+            .phi
+            .iter()
+            .map(|spec| {
+                at += spec.len();
+                crate::backend::matrix::<Plain>(
+                    p[at - spec.len()..at].to_vec(),
+                    spec.rows,
+                    spec.cols,
+                    &crate::backend::CPU,
+                )
+            })
+            .collect();
+        f.at_noise_std(s.game.noise_std(step)).with_spectral(
+            crate::train::spectral::converged_vectors(s, &phi, SPECTRAL_ITERATIONS),
+        )
     }
 
     /// The probe of the trial's configuration at the checkpoint of `step`.
@@ -109,7 +134,7 @@ impl SavedTrial {
         let (s, p) = self.point(step)?;
         let c = &self.config;
         let report = probe_point(
-            &self.field_at(s),
+            &self.field_at(s, &p),
             &p,
             &c.probe,
             c.seed,
@@ -141,7 +166,7 @@ impl SavedTrial {
         if matrix {
             let (_, p) = self.point(Some(s))?;
             let n = p.len();
-            let jac = jacobian(&self.field_at(s), &p, self.config.probe.product);
+            let jac = jacobian(&self.field_at(s, &p), &p, self.config.probe.product);
             npy::write(&dir.join("jacobian.npy"), &jac, &[n, n])?;
         }
         Ok((s, report, dir))
@@ -159,7 +184,7 @@ impl SavedTrial {
         }
         let (_, a) = self.point(Some(from))?;
         let (_, b) = self.point(Some(to))?;
-        let profile = path_angle(&self.field_at(to), &a, &b, &alphas(points));
+        let profile = path_angle(&self.field_at(to, &b), &a, &b, &alphas(points));
         let dir = self.out_dir(&format!("path-{from}-{to}"))?;
         let mut sink = CsvSink::new(&dir, false);
         sink.path_angle(&profile)?;

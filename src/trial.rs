@@ -95,7 +95,10 @@ fn probe<B: GanBackend>(t: &Trainer<B>) -> ProbeReport {
 /// noise std.
 fn field_now<B: GanBackend>(t: &Trainer<B>) -> crate::probe::field::GameField {
     let setup = t.setup();
-    setup.field.at_noise_std(setup.game.noise_std(t.state.step))
+    setup
+        .field
+        .at_noise_std(setup.game.noise_std(t.state.step))
+        .with_spectral(crate::train::spectral::vectors(setup, &t.state))
 }
 
 /// How a trial ended.

@@ -519,3 +519,48 @@ fn instance_noise_on_the_dirac_gan_gives_its_closed_form_jacobian() {
         }
     }
 }
+
+#[test]
+fn a_spectrally_normalised_games_jacobian_equals_central_finite_differences() {
+    use ganlab::game::spectral::{weights, SpectralVectors};
+    for (loss, reg) in [
+        (Loss::NonSaturating, Regulariser::None),
+        (Loss::WganGp, Regulariser::None),
+    ] {
+        let (f, p) = mlp_game(loss, reg);
+        // Any fixed unit vectors define the normaliser (training uses the power iteration's).
+        let specs = f.game.discriminator.param_specs();
+        let unit = |n: usize, k: usize| -> Vec<f64> {
+            let x: Vec<f64> = (0..n)
+                .map(|i| ((i * 13 + k * 5) % 7) as f64 - 2.5)
+                .collect();
+            let norm = x.iter().map(|a| a * a).sum::<f64>().sqrt();
+            x.iter().map(|a| a / norm).collect()
+        };
+        let outer = weights(&f.game.discriminator)
+            .into_iter()
+            .map(|i| {
+                let (v, u) = (unit(specs[i].rows, i), unit(specs[i].cols, i + 1));
+                (
+                    i,
+                    v.iter()
+                        .flat_map(|a| u.iter().map(move |b| a * b))
+                        .collect(),
+                )
+            })
+            .collect();
+        let plain = f.jacobian::<CpuF64>(&p, &CPU);
+        let f = f.with_spectral(Some(SpectralVectors { outer }));
+        let (_, _, n) = f.dims();
+        let exact = f.jacobian::<CpuF64>(&p, &CPU);
+        let fd = f.jacobian_fd::<CpuF64>(&p, &CPU);
+        let (rel, norm) = common::relative_error(&exact, &fd);
+        assert!(
+            norm > 1e-6 && rel < 1e-6,
+            "{loss:?}: relative error {rel:e} over {n}"
+        );
+        // The normalisation changes the game.
+        let (moved, _) = common::relative_error(&plain, &exact);
+        assert!(moved > 1e-2, "{loss:?}: {moved:e}");
+    }
+}

@@ -99,7 +99,8 @@ impl Game {
     }
 
     /// The gradient of one player's loss with respect to both players' tensors at (theta,
-    /// phi), both tracked by `B` (the fake rows depend on theta at this level too): for the
+    /// phi), both tracked by `B` (`phi` the discriminator's tensors as functions of
+    /// `phi_leaves`) (the fake rows depend on theta at this level too): for the
     /// generator (grad_theta L_G, grad_phi L_G), for the discriminator (grad_theta L_D,
     /// grad_phi L_D). Their products with a fixed w are J w by the symmetry of second
     /// derivatives (row block theta of J w is grad_theta <grad L_G, w>); see `train::scheme::sga`.
@@ -108,6 +109,7 @@ impl Game {
         &self,
         generator: bool,
         theta: &[Tensor<B, D>],
+        phi_leaves: &[Tensor<B, D>],
         phi: &[Tensor<B, D>],
         real: Tensor<Inner<B>, D>,
         z: Tensor<Inner<B>, D>,
@@ -127,6 +129,6 @@ impl Game {
             .loss
         };
         let grads = loss.backward();
-        (grads_of(theta, &grads), grads_of(phi, &grads))
+        (grads_of(theta, &grads), grads_of(phi_leaves, &grads))
     }
 }

@@ -6,6 +6,7 @@
 pub mod field;
 pub mod loss;
 pub mod penalty;
+pub mod spectral;
 
 use burn::tensor::{backend::Backend, Tensor};
 

@@ -44,6 +44,10 @@ pub struct GameField {
     /// Under instance noise: the batch without noise and unit noise for it, so the field can
     /// be set to the noise std of any step ([`GameField::at_noise_std`]).
     pub noise: Option<ProbeNoise>,
+    /// Under spectral normalisation, the vectors the discriminator's weights are normalised
+    /// with at the probed step ([`GameField::with_spectral`]); v and J include the
+    /// derivative through sigma, as the training step does.
+    pub spectral: Option<crate::game::spectral::SpectralVectors>,
 }
 
 /// The probe batch's clean rows and its unit instance noise (row-major, `n x dim(x)` each).
@@ -98,8 +102,30 @@ impl GameField {
             x_dim: data.dim(),
             z_dim: cfg.latent.dim,
             noise,
+            spectral: None,
         };
         field.at_noise_std(std)
+    }
+
+    /// The field with the discriminator's weights normalised by `spectral` (the vectors of the
+    /// probed step; None: not normalised).
+    pub fn with_spectral(
+        mut self,
+        spectral: Option<crate::game::spectral::SpectralVectors>,
+    ) -> GameField {
+        self.spectral = spectral;
+        self
+    }
+
+    /// The discriminator's tensors as the game uses them (see [`GameField::spectral`]).
+    fn discriminator_view<K: Backend, const D: usize>(
+        &self,
+        phi: Vec<Tensor<K, D>>,
+    ) -> Vec<Tensor<K, D>> {
+        match &self.spectral {
+            Some(s) => s.normalised(&phi, &self.phi),
+            None => phi,
+        }
     }
 
     /// The field with the probe batch's instance noise at `std` (the field itself without
@@ -210,7 +236,7 @@ impl GameField {
         let v_theta = parts.generator.then(|| {
             let theta_up = leaf(&theta);
             let tensors = Self::split(&theta_up, &self.theta);
-            let phi = Self::split(&phi, &self.phi);
+            let phi = self.discriminator_view(Self::split(&phi, &self.phi));
             let part =
                 self.game
                     .generator_part(std::slice::from_ref(&theta_up), &tensors, &phi, z());
@@ -223,7 +249,7 @@ impl GameField {
         // grad_phi L_D, with the fake rows depending on theta (at B's level only).
         let v_phi = parts.discriminator.then(|| {
             let phi_up = leaf(&phi);
-            let tensors = Self::split(&phi_up, &self.phi);
+            let tensors = self.discriminator_view(Self::split(&phi_up, &self.phi));
             let real = Self::repeated::<B>(&self.real, copies, n, self.x_dim, dev);
             let eps = self
                 .eps

@@ -467,6 +467,9 @@ pub struct ObjectiveConfig {
     pub instance_noise: f64,
     /// Steps over which the instance noise's std falls linearly to 0 (0: it stays constant).
     pub noise_anneal: u64,
+    /// Spectral normalisation (Miyato et al. 2018): each discriminator weight matrix enters as
+    /// W / sigma(W), sigma by one power-iteration step per training step (see `game::spectral`).
+    pub spectral_norm: bool,
 }
 impl Default for ObjectiveConfig {
     fn default() -> Self {
@@ -479,6 +482,7 @@ impl Default for ObjectiveConfig {
             pack: 1,
             instance_noise: 0.0,
             noise_anneal: 0,
+            spectral_norm: false,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod drift;
 pub mod flow;
 pub mod optim;
 pub mod scheme;
+pub mod spectral;
 pub mod state;
 
 use burn::tensor::{backend::Backend, Tensor};
@@ -19,6 +20,7 @@ use crate::backend::{host, matrix, GanBackend};
 use crate::data::sample_latent;
 pub use crate::game::field::Inner;
 use crate::game::field::{DiscriminatorPart, GeneratorPart};
+use crate::game::spectral::SpectralVectors;
 use crate::setup::TrialSetup;
 use crate::spec::{Loss, TrialConfig};
 pub use optim::Optimizer;
@@ -112,6 +114,9 @@ impl<B: Backend> Clone for Batch<B> {
 pub struct TrainingField<B: GanBackend> {
     pub setup: TrialSetup,
     pub device: B::Device,
+    /// Under spectral normalisation, the power iteration's vectors this step normalises the
+    /// discriminator's weights with (set from the trial state by [`Trainer::step`]).
+    pub spectral: Option<SpectralVectors>,
 }
 
 /// `n` draws of N(0, std^2) (drawn even when std is 0, so the stream does not depend on it).
@@ -144,6 +149,16 @@ fn lift<B: GanBackend>(params: &[Tensor<Inner<B>, 2>]) -> Vec<Tensor<B, 2>> {
 impl<B: GanBackend> TrainingField<B> {
     pub fn cfg(&self) -> &TrialConfig {
         &self.setup.cfg
+    }
+
+    /// The discriminator's tensors as the game uses them: spectrally normalised when the
+    /// objective asks for it (differentiable through sigma where `phi` is tracked), else
+    /// `phi` itself.
+    pub fn discriminator_view<K: Backend>(&self, phi: &[Tensor<K, 2>]) -> Vec<Tensor<K, 2>> {
+        match &self.spectral {
+            Some(s) => s.normalised(phi, &self.setup.field.phi),
+            None => phi.to_vec(),
+        }
     }
 
     /// A batch of latent rows from the `latent` stream, for step `step`; under instance noise
@@ -194,10 +209,14 @@ impl<B: GanBackend> TrainingField<B> {
         batch: Batch<Inner<B>>,
     ) -> (DStats, Vec<Tensor<Inner<B>, 2>>) {
         let leaves = lift::<B>(phi);
-        let part: DiscriminatorPart<B, 2> = self
-            .setup
-            .game
-            .discriminator_part(theta, &leaves, &leaves, batch.real, batch.z, batch.eps);
+        let part: DiscriminatorPart<B, 2> = self.setup.game.discriminator_part(
+            theta,
+            &leaves,
+            &self.discriminator_view(&leaves),
+            batch.real,
+            batch.z,
+            batch.eps,
+        );
         let mut scalars = vec![part.loss, part.d_real, part.d_fake];
         scalars.extend(sq_norms(&part.grads));
         let v = read(scalars);
@@ -218,7 +237,10 @@ impl<B: GanBackend> TrainingField<B> {
         z: Tensor<Inner<B>, 2>,
     ) -> (GStats, Vec<Tensor<Inner<B>, 2>>) {
         let leaves = lift::<B>(theta);
-        let part: GeneratorPart<B, 2> = self.setup.game.generator_part(&leaves, &leaves, phi, z);
+        let part: GeneratorPart<B, 2> =
+            self.setup
+                .game
+                .generator_part(&leaves, &leaves, &self.discriminator_view(phi), z);
         let mut scalars = vec![part.loss];
         scalars.extend(sq_norms(&part.grads));
         let v = read(scalars);
@@ -259,7 +281,11 @@ impl<B: GanBackend> Trainer<B> {
         let state = TrialState::initial(&setup, &device);
         let scheme = scheme::build::<B>(setup.cfg.train.update);
         Trainer {
-            field: TrainingField { setup, device },
+            field: TrainingField {
+                setup,
+                device,
+                spectral: None,
+            },
             state,
             scheme,
         }
@@ -275,6 +301,7 @@ impl<B: GanBackend> Trainer<B> {
 
     /// One training step (see the module documentation).
     pub fn step(&mut self) -> StepStats {
+        self.field.spectral = spectral::vectors(&self.field.setup, &self.state);
         let drift = self
             .cfg()
             .record
@@ -283,6 +310,7 @@ impl<B: GanBackend> Trainer<B> {
         let mut stats = self.scheme.step(&self.field, &mut self.state);
         stats.drift = drift;
         self.state.step += 1;
+        spectral::iterate(&self.field.setup, &mut self.state);
         stats
     }
 

@@ -103,7 +103,7 @@ impl<B: Backend> TrialState<B> {
             .init(&mut stream(seed, Stream::InitDiscriminator));
         let theta = values_of::<B>(&game.generator, theta_values, device);
         let phi = values_of::<B>(&game.discriminator, phi_values, device);
-        TrialState {
+        let mut state = TrialState {
             step: 0,
             opt_g: Optimizer::new(setup.cfg.train.opt_g.clone(), theta.len())
                 .with_lr_scale(setup.game.generator_lr_scale.clone()),
@@ -113,7 +113,9 @@ impl<B: Backend> TrialState<B> {
             streams: Streams::new(seed),
             memory: Default::default(),
             scalars: Default::default(),
-        }
+        };
+        super::spectral::start(setup, &mut state);
+        state
     }
 
     /// The state as host arrays.
@@ -328,6 +330,10 @@ mod tests {
         }
         cfg.train.update = UpdateScheme::Simultaneous;
         cfg.record.drift = true;
+        resumes_exactly::<CpuF64>(&cfg, CPU);
+        // Spectral normalisation's power-iteration vectors.
+        cfg.record.drift = false;
+        cfg.objective.spectral_norm = true;
         resumes_exactly::<CpuF64>(&cfg, CPU);
     }
 

@@ -58,11 +58,16 @@ pub(crate) fn field_and_transpose<B: GanBackend>(
     let (theta, phi) = (tracked::<B>(theta), tracked::<B>(phi));
     let z = Tensor::<B, 2>::from_inner(batch.z);
     let (theta_up, phi_up) = (lifted(&theta), lifted(&phi));
-    let g = game.generator_part::<Up<B>, 2, 2>(&theta_up, &theta_up, &phi, z.clone());
+    let g = game.generator_part::<Up<B>, 2, 2>(
+        &theta_up,
+        &theta_up,
+        &field.discriminator_view(&phi),
+        z.clone(),
+    );
     let d = game.discriminator_part::<Up<B>, 2, 2>(
         &theta,
         &phi_up,
-        &phi_up,
+        &field.discriminator_view(&phi_up),
         Tensor::from_inner(batch.real),
         z,
         batch.eps.map(Tensor::from_inner),

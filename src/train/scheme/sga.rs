@@ -63,10 +63,12 @@ fn jv_block<B: GanBackend>(
         }
     };
     let (theta_b, phi_b) = (at(theta, generator), at(phi, !generator));
+    let phi_up = lifted(&phi_b);
     let (grad_theta, grad_phi) = field.setup.game.loss_gradients::<Up<B>, 2>(
         generator,
         &lifted(&theta_b),
-        &lifted(&phi_b),
+        &phi_up,
+        &field.discriminator_view(&phi_up),
         Tensor::from_inner(batch.real.clone()),
         Tensor::from_inner(batch.z.clone()),
         batch.eps.clone().map(Tensor::from_inner),

@@ -1,0 +1,101 @@
+//! Spectral normalisation's state in a trial (see `game::spectral` for the normaliser): the
+//! power iteration's vectors u and v of each discriminator weight matrix, kept in the trial
+//! state's memory (`spectral/u/I`, `spectral/v/I`), started from the trial's `spectral_norm`
+//! stream and advanced by one step after every training step.
+
+use burn::tensor::{backend::Backend, Tensor};
+
+use super::state::TrialState;
+use crate::backend::matrix;
+use crate::game::spectral::{outer, power_step, weights, SpectralVectors};
+use crate::rng::{stream, Stream};
+use crate::setup::TrialSetup;
+
+fn names(i: usize) -> (String, String) {
+    (format!("spectral/u/{i}"), format!("spectral/v/{i}"))
+}
+
+fn enabled(setup: &TrialSetup) -> bool {
+    setup.game.objective.spectral_norm
+}
+
+/// The first vectors: u drawn from N(0, 1) per weight, then one power step on the initial
+/// weights (so step 0 already normalises with an iterated estimate).
+pub fn start<B: Backend>(setup: &TrialSetup, state: &mut TrialState<B>) {
+    if !enabled(setup) {
+        return;
+    }
+    let mut rng = stream(setup.cfg.seed, Stream::SpectralNorm);
+    let specs = setup.game.discriminator.param_specs();
+    for i in weights(&setup.game.discriminator) {
+        let cols = specs[i].cols;
+        let u0 = super::gaussian(&mut rng, cols, 1.0);
+        let w = &state.phi[i];
+        let (u, v) = power_step(w, &matrix::<B>(u0, cols, 1, &w.device()));
+        let (nu, nv) = names(i);
+        state.memory.insert(nu, u);
+        state.memory.insert(nv, v);
+    }
+}
+
+/// One power step on the current weights from the kept u.
+pub fn iterate<B: Backend>(setup: &TrialSetup, state: &mut TrialState<B>) {
+    if !enabled(setup) {
+        return;
+    }
+    for i in weights(&setup.game.discriminator) {
+        let (nu, nv) = names(i);
+        let Some(u) = state.memory.get(&nu) else {
+            continue;
+        };
+        let (u, v) = power_step(&state.phi[i], u);
+        state.memory.insert(nu, u);
+        state.memory.insert(nv, v);
+    }
+}
+
+/// The normaliser for the kept vectors (None without spectral normalisation).
+pub fn vectors<B: Backend>(setup: &TrialSetup, state: &TrialState<B>) -> Option<SpectralVectors> {
+    if !enabled(setup) {
+        return None;
+    }
+    let outer = weights(&setup.game.discriminator)
+        .into_iter()
+        .filter_map(|i| {
+            let (nu, nv) = names(i);
+            let (u, v) = (state.memory.get(&nu)?, state.memory.get(&nv)?);
+            Some((i, outer(u, v)))
+        })
+        .collect();
+    Some(SpectralVectors { outer })
+}
+
+/// The normaliser for discriminator weights known only as host values (a saved trial's
+/// parameters): the vectors iterated `iterations` times from the trial's starting draw, which
+/// converge to the top singular pair that training's vectors track.
+pub fn converged_vectors<B: Backend>(
+    setup: &TrialSetup,
+    phi: &[Tensor<B, 2>],
+    iterations: usize,
+) -> Option<SpectralVectors> {
+    if !enabled(setup) {
+        return None;
+    }
+    let mut rng = stream(setup.cfg.seed, Stream::SpectralNorm);
+    let specs = setup.game.discriminator.param_specs();
+    let outer = weights(&setup.game.discriminator)
+        .into_iter()
+        .map(|i| {
+            let cols = specs[i].cols;
+            let u0 = super::gaussian(&mut rng, cols, 1.0);
+            let w = &phi[i];
+            let (u, v) = crate::game::spectral::converged(
+                w,
+                matrix::<B>(u0, cols, 1, &w.device()),
+                iterations,
+            );
+            (i, outer(&u, &v))
+        })
+        .collect();
+    Some(SpectralVectors { outer })
+}
