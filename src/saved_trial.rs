@@ -138,6 +138,7 @@ impl SavedTrial {
             &p,
             &c.probe,
             c.seed,
+            &c.train,
             c.train.opt_g.lr(),
             c.train.opt_d.lr(),
         );

@@ -29,7 +29,7 @@ use crate::train::{StepStats, Trainer};
 pub const PLOT_SAMPLES: usize = 256;
 
 /// Columns of `metrics.csv` that probes fill (NaN on steps without a probe).
-pub const PROBE_COLUMNS: [&str; 15] = [
+pub const PROBE_COLUMNS: [&str; 17] = [
     "eig_max_re",
     "eig_min_re",
     "eig_max_im_over_re",
@@ -45,10 +45,12 @@ pub const PROBE_COLUMNS: [&str; 15] = [
     "sym_max",
     "hamiltonian",
     "point_class",
+    "scheme_eig_min_re",
+    "step_radius",
 ];
 
-fn probe_values(r: Option<&ProbeReport>) -> [f64; 15] {
-    let Some(r) = r else { return [f64::NAN; 15] };
+fn probe_values(r: Option<&ProbeReport>) -> [f64; 17] {
+    let Some(r) = r else { return [f64::NAN; 17] };
     let ends = |v: &[f64]| {
         (
             v.first().copied().unwrap_or(f64::NAN),
@@ -74,6 +76,15 @@ fn probe_values(r: Option<&ProbeReport>) -> [f64; 15] {
         r.mechanics.sym_max,
         r.mechanics.hamiltonian,
         r.mechanics.class.map_or(f64::NAN, |c| c as u8 as f64),
+        // The scheme's field matrix is J itself unless the scheme modifies the field.
+        r.operator.as_ref().map_or(f64::NAN, |o| {
+            if o.field.is_empty() {
+                f.min_re
+            } else {
+                crate::probe::spectrum::figures(&o.field).min_re
+            }
+        }),
+        r.operator.as_ref().map_or(f64::NAN, |o| o.step_radius),
     ]
 }
 
@@ -86,6 +97,7 @@ fn probe<B: GanBackend>(t: &Trainer<B>) -> ProbeReport {
         &t.flat_parameters(),
         &cfg.probe,
         cfg.seed,
+        &cfg.train,
         lr_g,
         lr_d,
     )

@@ -330,7 +330,7 @@ fn games_above_max_dense_are_probed_by_arnoldi_and_lanczos() {
         top_k: 3,
         ..Default::default()
     };
-    let k = probe_point(&f, &p, &cfg, 0, 1e-3, 1e-3);
+    let k = probe_point(&f, &p, &cfg, 0, &Default::default(), 1e-3, 1e-3);
     let d = probe_dense(&f, &p, 1e-3, 1e-3);
     assert_eq!((k.game_method, k.hessian_method), ("arnoldi", "lanczos"));
     assert_eq!(k.converged, 3);
@@ -562,5 +562,148 @@ fn a_spectrally_normalised_games_jacobian_equals_central_finite_differences() {
         // The normalisation changes the game.
         let (moved, _) = common::relative_error(&plain, &exact);
         assert!(moved > 1e-2, "{loss:?}: {moved:e}");
+    }
+}
+
+#[test]
+fn consensus_and_sga_field_matrices_on_the_dirac_gan_have_the_known_spectra() {
+    use ganlab::probe::operator::measure;
+    use ganlab::spec::{TrainConfig, UpdateScheme};
+    // At the equilibrium J = [[0, 1/2], [-1/2, 0]] (eigenvalues +-0.5i) for both losses, so
+    // J^T J = I/4: consensus with gamma = 1 has J + J^T J with eigenvalues 0.25 +- 0.5i, and SGA
+    // (A = J, A^T J = J^T J) with lambda has lambda/4 +- 0.5i.
+    for loss in [Loss::Minimax, Loss::NonSaturating] {
+        let f = dirac(loss, Regulariser::None, 0.0);
+        let jac = f.jacobian::<CpuF64>(&[0.0, 0.0], &CPU);
+        let game = dense_eigenvalues(&jac, 2);
+        let mut t = TrainConfig {
+            update: UpdateScheme::Consensus,
+            consensus_weight: 1.0,
+            ..Default::default()
+        };
+        let o = measure(&jac, 2, 1, &[0.2, 0.2], &game, &t);
+        assert_pair(&o.field, 0.25, 0.5, &format!("{loss:?} consensus"));
+        // Its step map is I - h (J + J^T J): eigenvalues 1 - 0.2 (0.25 +- 0.5i).
+        assert!(
+            (o.step_radius - (0.95f64).hypot(0.1)).abs() < 1e-9,
+            "{}",
+            o.step_radius
+        );
+        t.update = UpdateScheme::Sga;
+        t.sga_weight = 2.0;
+        let o = measure(&jac, 2, 1, &[0.2, 0.2], &game, &t);
+        assert_pair(&o.field, 0.5, 0.5, &format!("{loss:?} sga"));
+        // Simultaneous steps follow J itself: no field matrix of their own.
+        t.update = UpdateScheme::Simultaneous;
+        let o = measure(&jac, 2, 1, &[0.2, 0.2], &game, &t);
+        assert!(o.field.is_empty());
+        assert!((o.step_radius - (1.0f64).hypot(0.1)).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn step_maps_on_the_bilinear_game_have_their_closed_form_radii() {
+    use ganlab::probe::operator::measure;
+    use ganlab::spec::{TrainConfig, UpdateScheme};
+    // The WGAN Dirac-GAN: J = [[0, -1], [1, 0]], eigenvalues +-i, for any point.
+    let mut c = common::dirac_game(Loss::WganClip, 0.0, 0.0, 0.1);
+    c.objective.clip = 100.0;
+    let f = GameField::from_config(&c, 8).unwrap();
+    let jac = f.jacobian::<CpuF64>(&[0.3, -0.2], &CPU);
+    let game = dense_eigenvalues(&jac, 2);
+    for eta in [0.05, 0.2, 0.5] {
+        let radius = |update| {
+            let t = TrainConfig {
+                update,
+                ..Default::default()
+            };
+            measure(&jac, 2, 1, &[eta, eta], &game, &t).step_radius
+        };
+        let close = |a: f64, b: f64, what: &str| {
+            assert!((a - b).abs() < 1e-10, "eta {eta} {what}: {a} vs {b}")
+        };
+        close(
+            radius(UpdateScheme::Simultaneous),
+            (1.0 + eta * eta).sqrt(),
+            "simultaneous",
+        );
+        close(
+            radius(UpdateScheme::Extragradient),
+            (1.0 - eta * eta + eta.powi(4)).sqrt(),
+            "extragradient",
+        );
+        // Alternating steps are area-preserving here: det M = 1 with complex eigenvalues.
+        close(radius(UpdateScheme::Alternating), 1.0, "alternating");
+        close(
+            radius(UpdateScheme::AlternatingGFirst),
+            1.0,
+            "alternating_g_first",
+        );
+        // RK4: |R(-i eta)|, R the Taylor polynomial of exp to degree 4.
+        let rk4 = nalgebra::Complex::new(
+            1.0 - eta.powi(2) / 2.0 + eta.powi(4) / 24.0,
+            -eta + eta.powi(3) / 6.0,
+        );
+        close(radius(UpdateScheme::Rk4), rk4.norm(), "rk4");
+        // Optimistic: the roots of mu^2 - (1 - 2 eta l) mu - eta l = 0 for l = +-i.
+        let l = nalgebra::Complex::new(0.0, 1.0) * eta;
+        let b = -(nalgebra::Complex::new(1.0, 0.0) - l * 2.0);
+        let disc = (b * b + l * 4.0).sqrt();
+        let roots = [(-b + disc) / 2.0, (-b - disc) / 2.0];
+        let want = roots.iter().map(|r| r.norm()).fold(0.0, f64::max);
+        // At eta = 0.5 the two roots coincide (a Jordan block): the computed eigenvalues are
+        // then only good to sqrt(epsilon).
+        let got = radius(UpdateScheme::Optimistic);
+        assert!(
+            (got - want).abs() < 1e-7,
+            "eta {eta} optimistic: {got} vs {want}"
+        );
+        assert!(want < 1.0, "optimism converges here");
+    }
+}
+
+#[test]
+fn the_step_map_is_one_training_step_on_a_linear_game() {
+    use ganlab::probe::operator::step_map;
+    use ganlab::spec::{OptimizerConfig, SgdConfig, UpdateScheme};
+    // On the bilinear game (a linear field) one step of each scheme is exactly M p, also with
+    // two step sizes and several discriminator updates per step.
+    let (theta, psi) = (0.7, -0.4);
+    for (update, lr_d, n_critic) in [
+        (UpdateScheme::Simultaneous, 0.3, 1),
+        (UpdateScheme::Simultaneous, 0.3, 3),
+        (UpdateScheme::Alternating, 0.3, 2),
+        (UpdateScheme::AlternatingGFirst, 0.3, 2),
+        (UpdateScheme::Extragradient, 0.3, 2),
+        (UpdateScheme::Consensus, 0.3, 2),
+        (UpdateScheme::Sga, 0.3, 1),
+        (UpdateScheme::Rk4, 0.1, 1),
+    ] {
+        let mut c = common::dirac_game(Loss::WganClip, theta, psi, 0.1);
+        c.objective.clip = 100.0;
+        c.train.update = update;
+        c.train.n_critic = n_critic;
+        c.train.consensus_weight = 0.7;
+        c.train.sga_weight = 0.6;
+        c.train.opt_d = OptimizerConfig::Sgd(SgdConfig {
+            lr: lr_d,
+            momentum: 0.0,
+        });
+        let mut t = ganlab::train::Trainer::<CpuF64>::new(&c, CPU).unwrap();
+        t.step();
+        let (g, d) = t.parameter_values();
+        let f = GameField::from_config(&c, 8).unwrap();
+        let jac = f.jacobian::<CpuF64>(&[theta, psi], &CPU);
+        let m = step_map(&jac, 2, 1, &[0.1, lr_d], &c.train).unwrap();
+        let want = (
+            m[(0, 0)] * theta + m[(0, 1)] * psi,
+            m[(1, 0)] * theta + m[(1, 1)] * psi,
+        );
+        assert!(
+            (g[0][0] - want.0).abs() < 1e-12 && (d[0][0] - want.1).abs() < 1e-12,
+            "{update:?} n_critic {n_critic}: step ({}, {}), M p {want:?}",
+            g[0][0],
+            d[0][0]
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod field;
 pub mod krylov;
 pub mod mechanics;
 pub mod modes;
+pub mod operator;
 pub mod path;
 pub mod spectrum;
 
@@ -43,6 +44,9 @@ pub struct ProbeReport {
     pub gd_radius: f64,
     /// Rotation, potential part, Hamiltonian and the kind of point (see [`mechanics`]).
     pub mechanics: mechanics::Mechanics,
+    /// The trial's update scheme's field matrix and step map (see [`operator`]); dense probes
+    /// only.
+    pub operator: Option<operator::SchemeOperator>,
 }
 
 fn symmetric_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
@@ -66,7 +70,7 @@ fn symmetric_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
 /// The full spectrum at flat parameters `p` (theta then phi), in f64 on the CPU, with the
 /// exact Jacobian.
 pub fn probe_dense(field: &GameField, p: &[f64], lr_g: f64, lr_d: f64) -> ProbeReport {
-    probe_dense_with(field, p, lr_g, lr_d, ProbeProduct::Exact)
+    probe_dense_with(field, p, lr_g, lr_d, ProbeProduct::Exact, None)
 }
 
 /// The game Jacobian at `p`, row-major, by the product a configuration asks for.
@@ -91,23 +95,32 @@ fn gd_radius(field: &GameField, jac: &[f64], game: &[Eigenvalue], lr_g: f64, lr_
             simultaneous_gd_radius(jac, n, ng, lr_g, lr_d)
         };
     }
+    gd_radius_per_coordinate(jac, n, &coordinate_rates(field, lr_g, lr_d))
+}
+
+/// Each coordinate's step size: `lr_g` (scaled for a fine-tuned prior model's tensors) for
+/// the generator's, `lr_d` for the discriminator's.
+fn coordinate_rates(field: &GameField, lr_g: f64, lr_d: f64) -> Vec<f64> {
+    let n = field.dims().2;
     let mut etas: Vec<f64> = field
         .theta
         .iter()
-        .zip(scales)
+        .zip(&field.game.generator_lr_scale)
         .flat_map(|(s, k)| std::iter::repeat_n(lr_g * k, s.len()))
         .collect();
     etas.resize(n, lr_d);
-    gd_radius_per_coordinate(jac, n, &etas)
+    etas
 }
 
-/// [`probe_dense`] with the Jacobian formed by `product`.
+/// [`probe_dense`] with the Jacobian formed by `product`, and with `train` the matrices of
+/// the update scheme it names (see [`operator`]).
 pub fn probe_dense_with(
     field: &GameField,
     p: &[f64],
     lr_g: f64,
     lr_d: f64,
     product: ProbeProduct,
+    train: Option<&crate::spec::TrainConfig>,
 ) -> ProbeReport {
     let (ng, _, n) = field.dims();
     let jac = jacobian(field, p, product);
@@ -117,7 +130,10 @@ pub fn probe_dense_with(
     let hessian_d = symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned());
     let v = field.fields::<CpuF64>(p, &CPU);
     let mechanics = mechanics::measure(&jac, n, &game, &hessian_g, &hessian_d, &v);
+    let operator = train
+        .map(|t| operator::measure(&jac, n, ng, &coordinate_rates(field, lr_g, lr_d), &game, t));
     ProbeReport {
+        operator,
         hessian_g,
         hessian_d,
         mechanics,
@@ -189,6 +205,7 @@ pub fn probe_krylov(
     let hd = block(false);
     let re = |r: &krylov::KrylovResult| r.values.iter().map(|e| e.re).collect::<Vec<_>>();
     ProbeReport {
+        operator: None,
         mechanics: mechanics::Mechanics::partial(&field.fields::<CpuF64>(p, &CPU)),
         figures: figures(&game.values),
         gd_radius: f64::NAN,
@@ -211,11 +228,12 @@ pub fn probe_point(
     p: &[f64],
     cfg: &crate::spec::ProbeConfig,
     seed: u64,
+    train: &crate::spec::TrainConfig,
     lr_g: f64,
     lr_d: f64,
 ) -> ProbeReport {
     if field.dims().2 <= cfg.max_dense {
-        probe_dense_with(field, p, lr_g, lr_d, cfg.product)
+        probe_dense_with(field, p, lr_g, lr_d, cfg.product, Some(train))
     } else {
         probe_krylov(field, p, cfg, seed)
     }

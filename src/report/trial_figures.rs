@@ -195,6 +195,22 @@ pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>
                  for other optimisers)",
             )?;
         }
+        let one_rate = match lrs {
+            (Some(g), Some(d)) if g == d => Some(g),
+            _ => None,
+        };
+        let charts = scheme_planes(e, one_rate)?;
+        if !charts.is_empty() {
+            save(
+                charts,
+                "scheme_operator",
+                "the update scheme's own matrices: its field matrix (J + gamma J^T J for \
+                 consensus, J + lambda A^T J for SGA) over J's eigenvalues (grey), and the \
+                 eigenvalues of its linearised step map (one training step with plain steps of \
+                 the trial's learning rates), inside the unit circle where the scheme converges \
+                 locally; grey: plain simultaneous gradient descent's 1 - eta lambda",
+            )?;
+        }
     }
     if let Some(p) = &t.path_angle {
         let mut norms = chart(
@@ -291,44 +307,11 @@ fn stability(m: &DataFrame) -> Vec<Chart> {
 /// last (yellow), and the boundaries |1 - eta lambda| = 1 of gradient descent's stability
 /// region for the generator's and the discriminator's step sizes.
 fn eigen_plane(e: &DataFrame, lrs: (Option<f64>, Option<f64>)) -> anyhow::Result<Option<Chart>> {
-    if !has(e, "matrix") || !has(e, "re") {
+    let probes = eigenvalues_by_step(e, "game")?;
+    if probes.is_empty() {
         return Ok(None);
     }
-    let game = e.filter(&e.column("matrix")?.str()?.equal("game"))?;
-    let steps = column(&game, "step")?;
-    let re = column(&game, "re")?;
-    let im = column(&game, "im")?;
-    let mut distinct: Vec<f64> = steps.iter().flatten().copied().collect();
-    distinct.sort_by(f64::total_cmp);
-    distinct.dedup();
-    if distinct.is_empty() {
-        return Ok(None);
-    }
-    let mut layers = Vec::new();
-    let last = distinct.len() - 1;
-    for (k, s) in distinct.iter().enumerate() {
-        let points: Vec<(f64, f64)> = steps
-            .iter()
-            .zip(re.iter().zip(&im))
-            .filter(|(st, _)| **st == Some(*s))
-            .filter_map(|(_, (r, i))| Some((r.as_ref()?.to_owned(), i.as_ref()?.to_owned())))
-            .collect();
-        let label = if k == 0 || k == last {
-            format!("step {s}")
-        } else {
-            String::new()
-        };
-        layers.push(Layer::Points {
-            label,
-            color: ramp(if last == 0 {
-                1.0
-            } else {
-                k as f64 / last as f64
-            }),
-            points,
-            size: 3,
-        });
-    }
+    let mut layers = ramp_layers(&probes, "step ");
     let mut etas: Vec<(&str, f64)> = Vec::new();
     if let Some(g) = lrs.0.filter(|v| *v > 0.0) {
         etas.push(("lr_g", g));
@@ -354,6 +337,112 @@ fn eigen_plane(e: &DataFrame, lrs: (Option<f64>, Option<f64>)) -> anyhow::Result
         layers,
         ..Default::default()
     }))
+}
+
+/// The eigenvalues of `matrix` (a value of eigen.csv's `matrix` column) at each probed step,
+/// as (re, im) points, in step order.
+fn eigenvalues_by_step(e: &DataFrame, matrix: &str) -> anyhow::Result<Vec<(f64, Vec<(f64, f64)>)>> {
+    if !has(e, "matrix") || !has(e, "re") {
+        return Ok(Vec::new());
+    }
+    let rows = e.filter(&e.column("matrix")?.str()?.equal(matrix))?;
+    let steps = column(&rows, "step")?;
+    let re = column(&rows, "re")?;
+    let im = column(&rows, "im")?;
+    let mut distinct: Vec<f64> = steps.iter().flatten().copied().collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    Ok(distinct
+        .into_iter()
+        .map(|s| {
+            let points = steps
+                .iter()
+                .zip(re.iter().zip(&im))
+                .filter(|(st, _)| **st == Some(s))
+                .filter_map(|(_, (r, i))| Some((r.as_ref()?.to_owned(), i.as_ref()?.to_owned())))
+                .collect();
+            (s, points)
+        })
+        .collect())
+}
+
+/// One layer of points per probe, coloured from the first probe (dark) to the last (yellow),
+/// the first and last labelled `prefix` + step.
+fn ramp_layers(probes: &[(f64, Vec<(f64, f64)>)], prefix: &str) -> Vec<Layer> {
+    let last = probes.len().saturating_sub(1);
+    probes
+        .iter()
+        .enumerate()
+        .map(|(k, (s, points))| Layer::Points {
+            label: if k == 0 || k == last {
+                format!("{prefix}{s}")
+            } else {
+                String::new()
+            },
+            color: ramp(if last == 0 {
+                1.0
+            } else {
+                k as f64 / last as f64
+            }),
+            points: points.clone(),
+            size: 3,
+        })
+        .collect()
+}
+
+/// The update scheme's own matrices (see `probe::operator`), each with the plain one: the
+/// eigenvalues of the scheme's field matrix (consensus, SGA) over J's in grey, and those of
+/// its step map per probe over the unit circle (and, with one step size, plain simultaneous
+/// gradient descent's 1 - eta lambda in grey).
+pub fn scheme_planes(e: &DataFrame, lr: Option<f64>) -> anyhow::Result<Vec<Chart>> {
+    let mut charts = Vec::new();
+    let game = eigenvalues_by_step(e, "game")?;
+    let grey = |label: &str, points: Vec<(f64, f64)>| Layer::Points {
+        label: label.into(),
+        color: PALETTE[7],
+        points,
+        size: 2,
+    };
+    let scheme = eigenvalues_by_step(e, "scheme")?;
+    if !scheme.is_empty() {
+        let mut layers = vec![grey("J", game.iter().flat_map(|g| g.1.clone()).collect())];
+        layers.extend(ramp_layers(&scheme, "scheme field, step "));
+        charts.push(Chart {
+            title: "The scheme's field matrix and J".into(),
+            x_label: "real part".into(),
+            y_label: "imaginary part".into(),
+            with_origin: true,
+            layers,
+            ..Default::default()
+        });
+    }
+    let step = eigenvalues_by_step(e, "step_map")?;
+    if !step.is_empty() {
+        let mut layers = Vec::new();
+        if let Some(eta) = lr {
+            let plain = game
+                .iter()
+                .flat_map(|g| g.1.iter().map(|(re, im)| (1.0 - eta * re, -eta * im)))
+                .collect();
+            layers.push(grey("plain simultaneous GD, 1 - eta lambda", plain));
+        }
+        layers.extend(ramp_layers(&step, "step map, step "));
+        layers.push(Layer::Circle {
+            label: "|mu| = 1".into(),
+            color: PALETTE[3],
+            center: (0.0, 0.0),
+            radius: 1.0,
+        });
+        charts.push(Chart {
+            title: "Step-map eigenvalues".into(),
+            x_label: "real part".into(),
+            y_label: "imaginary part".into(),
+            with_origin: true,
+            layers,
+            ..Default::default()
+        });
+    }
+    Ok(charts)
 }
 
 /// Panels of generated samples at up to [`SAMPLE_PANELS`] recorded steps (first, last and

@@ -562,6 +562,23 @@ impl CsvSink {
                 w.write_record(&fields)?;
             }
         }
+        // The update scheme's matrices (dense probes): its field matrix where it is not J, and
+        // its step map.
+        if let Some(o) = &r.operator {
+            for (name, values) in [("scheme", &o.field), ("step_map", &o.step)] {
+                for (i, e) in values.iter().enumerate() {
+                    w.write_record([
+                        s.clone(),
+                        name.into(),
+                        "dense".into(),
+                        i.to_string(),
+                        fmt(e.re),
+                        fmt(e.im),
+                        String::new(),
+                    ])?;
+                }
+            }
+        }
         Ok(())
     }
 
