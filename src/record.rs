@@ -47,6 +47,9 @@ pub struct RecordState {
     pub wall_time_s: f64,
     /// The initial point (theta then phi), kept for the path-angle profile when probes are on.
     pub initial_point: Option<Vec<f64>>,
+    /// The generated samples of the evaluation latents at the last mode-coverage measurement
+    /// (for the next one's `sample_motion`).
+    pub last_eval: Option<Vec<f64>>,
 }
 
 /// A checkpoint: the trial state and the state of its recording after `trainer.step` steps.

@@ -319,7 +319,7 @@ fn diverged(s: &StepStats, limit: f64) -> bool {
 
 /// Mode coverage on the fixed evaluation latent set (mixtures only), with the generated
 /// points it was measured on.
-fn coverage<B: GanBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
+fn coverage<B: GanBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>, f64)> {
     let data = &t.setup().data;
     let cfg = t.cfg();
     let (centers, std) = data.mixture()?;
@@ -327,7 +327,7 @@ fn coverage<B: GanBackend>(t: &Trainer<B>) -> Option<(ModeCoverage, Vec<f64>)> {
     // A fixed evaluation latent set: every measurement of a trial sees the same z.
     let z = sample_latent(&cfg.latent, &mut stream(cfg.seed, Stream::Eval), n);
     let x = t.generate(z, n);
-    Some((mode_coverage(&x, data.dim(), centers, std), x))
+    Some((mode_coverage(&x, data.dim(), centers, std), x, std))
 }
 
 /// Records a mode-coverage measurement, and for 2-D data the first generated points.
@@ -335,14 +335,21 @@ fn record_coverage<B: GanBackend>(
     t: &Trainer<B>,
     step: u64,
     sink: &mut dyn TrialSink,
+    rec: &mut RecordState,
 ) -> anyhow::Result<Option<ModeCoverage>> {
-    let Some((m, x)) = coverage(t) else {
+    let Some((mut m, x, std)) = coverage(t) else {
         return Ok(None);
     };
+    let dim = t.setup().data.dim();
+    if let Some(before) = &rec.last_eval {
+        use crate::probe::modes::{quality_radius, sample_motion};
+        m.sample_motion = sample_motion(before, &x, dim) / quality_radius(std);
+    }
     sink.modes_row(step, &m)?;
     if t.setup().data.dim() == 2 {
         sink.samples_rows(step, false, &x[..x.len().min(2 * PLOT_SAMPLES)])?;
     }
+    rec.last_eval = Some(x);
     Ok(Some(m))
 }
 
@@ -398,7 +405,7 @@ pub fn run<B: GanBackend>(
             break;
         }
         if step % cfg.record.modes_every == 0 {
-            if let Some(m) = record_coverage(&trainer, step, sink)? {
+            if let Some(m) = record_coverage(&trainer, step, sink, &mut rec)? {
                 rec.last_modes = Some(m);
             }
         }
@@ -463,7 +470,7 @@ pub fn run<B: GanBackend>(
                 sink.path_angle(&path_angle(field, p0, &end_point, &alphas(25)))?;
             }
         }
-        if let Some(m) = record_coverage(&trainer, cfg.steps, sink)? {
+        if let Some(m) = record_coverage(&trainer, cfg.steps, sink, &mut rec)? {
             rec.last_modes = Some(m);
         }
     }
@@ -494,6 +501,7 @@ pub fn run<B: GanBackend>(
         finals.push(("modes_covered".into(), m.modes_covered as f64));
         finals.push(("high_quality".into(), m.high_quality));
         finals.push(("reverse_kl".into(), m.reverse_kl));
+        finals.push(("sample_motion".into(), m.sample_motion));
     }
     Ok(TrialOutcome {
         ending,

@@ -171,7 +171,8 @@ fn a_run_writes_every_table_with_the_contract_columns() {
             "modes_covered",
             "modes_total",
             "high_quality",
-            "reverse_kl"
+            "reverse_kl",
+            "sample_motion"
         ]
     );
     let modes: Vec<String> = rows(&trial.join("modes.csv"))

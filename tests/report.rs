@@ -657,3 +657,40 @@ fn watching_a_running_study_follows_it_to_the_end() {
     let html = fs::read_to_string(to.join("index.html")).unwrap();
     assert!(!html.contains("http-equiv=\"refresh\""));
 }
+
+#[test]
+fn a_mixture_trial_converges_when_its_samples_settle_whatever_its_gradient_norms_do() {
+    // Three ring trials with constant gradient norms (the gradient rule would say `trained`):
+    // samples that last moved 0.4 mode radii (converged), 2.5 (still moving: trained), and a
+    // settled one that misses a mode (collapsed).
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    put(&study.join("experiment.toml"), EXPERIMENT);
+    let mut trials = String::from("trial,seed,status,steps,diverged_at,wall_time_s\n");
+    for (i, (motion, covered)) in [(0.4, 8), (2.5, 8), (0.3, 7)].iter().enumerate() {
+        let name = format!("00{i}-ring-{i}");
+        trials.push_str(&format!("{name},{i},done,10,,1\n"));
+        let t = study.join(&name);
+        put(&t.join("status.toml"), &status("done", i as u64, 10, None));
+        let m = metrics(10, |_| 1.0, 1.0, 1.0, None).replace(",dist_to_equilibrium", ",x");
+        put(&t.join("metrics.csv"), &m);
+        put(
+            &t.join("modes.csv"),
+            &format!(
+                "step,modes_covered,modes_total,high_quality,reverse_kl,sample_motion\n\
+                 0,2,8,1,0.5,NaN\n5,8,8,40,0.1,9.5\n10,{covered},8,50,0.1,{motion}\n"
+            ),
+        );
+    }
+    put(&study.join("trials.csv"), &trials);
+    let to = tmp.path().join("report");
+    let o = report(&study, &to);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = read_csv(&to.join("summary.csv"));
+    let outcome = |r: usize| str_at(&s, "outcome", r);
+    assert_eq!(
+        (outcome(0), outcome(1), outcome(2)),
+        ("converged".into(), "trained".into(), "collapsed".into())
+    );
+    assert_eq!(f64_at(&s, "sample_motion", 0), Some(0.4));
+}

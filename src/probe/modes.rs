@@ -15,6 +15,27 @@ pub struct ModeCoverage {
     /// KL(q || uniform) where q is the mode histogram of the high-quality samples; NaN when
     /// there is no high-quality sample.
     pub reverse_kl: f64,
+    /// How far the generated samples of the fixed evaluation latents moved since the previous
+    /// measurement: the root-mean-square distance between G(z) then and now over the set, in
+    /// units of the high-quality radius (3 std of a mode; NaN at the first measurement). Below
+    /// 1 the samples moved less than a mode's width: the generator has settled (the report's
+    /// `converged`); a generator that cycles between modes keeps moving whatever its gradient
+    /// norms do.
+    pub sample_motion: f64,
+}
+
+/// The high-quality radius of a mixture whose modes have standard deviation `std`.
+pub fn quality_radius(std: f64) -> f64 {
+    3.0 * std
+}
+
+/// The root-mean-square distance between corresponding rows of two row-major sample sets.
+pub fn sample_motion(before: &[f64], now: &[f64], dim: usize) -> f64 {
+    if before.len() != now.len() || now.is_empty() || dim == 0 {
+        return f64::NAN;
+    }
+    let sq: f64 = before.iter().zip(now).map(|(a, b)| (a - b) * (a - b)).sum();
+    (sq / (now.len() / dim) as f64).sqrt()
 }
 
 /// Coverage of row-major `samples` (`dim` columns) against the mixture's `centers`.
@@ -22,7 +43,7 @@ pub fn mode_coverage(samples: &[f64], dim: usize, centers: &[Vec<f64>], std: f64
     let k = centers.len();
     let mut counts = vec![0usize; k];
     let n = samples.len() / dim;
-    let limit = (3.0 * std) * (3.0 * std);
+    let limit = quality_radius(std) * quality_radius(std);
     for x in samples.chunks(dim) {
         let mut best = (f64::INFINITY, 0);
         for (i, c) in centers.iter().enumerate() {
@@ -58,6 +79,7 @@ pub fn mode_coverage(samples: &[f64], dim: usize, centers: &[Vec<f64>], std: f64
             100.0 * hq as f64 / n as f64
         },
         reverse_kl,
+        sample_motion: f64::NAN,
     }
 }
 
@@ -152,5 +174,15 @@ mod tests {
         assert_eq!(none.modes_covered, 0);
         assert_eq!(none.high_quality, 0.0);
         assert!(none.reverse_kl.is_nan());
+    }
+
+    #[test]
+    fn sample_motion_is_the_rms_distance_between_corresponding_samples() {
+        // Two 2-D samples moved by (3, 4) and (0, 0): sqrt((25 + 0) / 2).
+        let before = [0.0, 0.0, 1.0, 1.0];
+        let now = [3.0, 4.0, 1.0, 1.0];
+        assert_eq!(sample_motion(&before, &now, 2), 12.5f64.sqrt());
+        assert_eq!(sample_motion(&now, &now, 2), 0.0);
+        assert!(sample_motion(&before, &now[..2], 2).is_nan());
     }
 }

@@ -20,9 +20,13 @@ pub const OUTCOMES: [&str; 8] = [
 /// A distance or gradient norm that ends below this fraction of its start has converged.
 pub const CONVERGED_RATIO: f64 = 0.1;
 
+/// A mixture's generator whose samples last moved less than this many high-quality radii
+/// between two mode-coverage measurements has converged (see `ModeCoverage::sample_motion`).
+pub const SETTLED_MOTION: f64 = 1.0;
+
 /// Numeric columns of `summary.csv`, after the text ones; a trial without the data for one
 /// leaves it empty.
-pub const FIGURES: [&str; 27] = [
+pub const FIGURES: [&str; 31] = [
     "final_loss_g",
     "final_loss_d",
     "final_d_real",
@@ -39,11 +43,15 @@ pub const FIGURES: [&str; 27] = [
     "modes_total",
     "high_quality",
     "reverse_kl",
+    "sample_motion",
+    "final_drift",
     "eig_max_re",
     "eig_min_re",
     "eig_max_im_over_re",
     "eig_unstable_fraction",
     "gd_spectral_radius",
+    "step_radius",
+    "scheme_eig_min_re",
     "rotation",
     "hamiltonian",
     "probes_not_stable",
@@ -54,10 +62,12 @@ pub const FIGURES: [&str; 27] = [
 
 /// The figures the comparison tables aggregate (where some trial has them), most telling
 /// first: the comparison figure shows the first six present.
-pub const COMPARED: [&str; 9] = [
+pub const COMPARED: [&str; 11] = [
     "modes_covered",
     "high_quality",
+    "sample_motion",
     "dist_ratio",
+    "final_drift",
     "eig_max_re",
     "gd_spectral_radius",
     "final_loss_d",
@@ -179,6 +189,7 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
             };
             set("grad_norm_ratio", ratio);
         }
+        set("final_drift", f64s(m, "drift").and_then(last_finite));
         if let Some(d) = f64s(m, "dist_to_equilibrium") {
             let (a, b) = (d.get(0), last(d));
             set("dist_start", a);
@@ -193,6 +204,8 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
             "eig_max_im_over_re",
             "eig_unstable_fraction",
             "gd_spectral_radius",
+            "step_radius",
+            "scheme_eig_min_re",
             "rotation",
             "hamiltonian",
         ] {
@@ -242,6 +255,11 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
         for c in ["modes_covered", "modes_total", "high_quality", "reverse_kl"] {
             set(c, f64s(m, c).and_then(last));
         }
+        // The last measured motion (the first measurement has none).
+        set(
+            "sample_motion",
+            f64s(m, "sample_motion").and_then(last_finite),
+        );
     }
     if let Some(p) = &t.path_angle {
         set("path_min_cosine", f64s(p, "cosine").and_then(|c| c.min()));
@@ -268,8 +286,11 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
 /// The outcome of a trial (README, "Outcomes"):
 /// - `diverged`, `failed`: from the trial's status; `unfinished`: running or never started;
 /// - `collapsed`: a mixture whose final mode coverage misses a mode;
-/// - `converged`: the distance to the equilibrium (Dirac-GAN) or, without one, the gradient
-///   norm of both players over the last tenth of the rows ended below 10% of its start;
+/// - `converged`: the distance to the equilibrium (Dirac-GAN) ended below 10% of its start;
+///   on a mixture, the generated samples of the evaluation latents last moved less than a
+///   mode's high-quality radius between two measurements (`sample_motion` < 1); otherwise the
+///   gradient norm of both players over the last tenth of the rows ended below 10% of its
+///   start;
 /// - `oscillating`: a Dirac-GAN whose distance to the equilibrium did not shrink so;
 /// - `trained`: ran to the end without any of the above.
 pub fn outcome_of(t: &TrialTables, get: &dyn Fn(&str) -> Option<f64>) -> &'static str {
@@ -290,6 +311,15 @@ pub fn outcome_of(t: &TrialTables, get: &dyn Fn(&str) -> Option<f64>) -> &'stati
             "converged"
         } else {
             "oscillating"
+        };
+    }
+    // Mixtures: whether the generated samples have settled (minibatch gradient norms do not
+    // fall to a tenth on them, so the gradient rule says little there).
+    if let Some(m) = get("sample_motion") {
+        return if m < SETTLED_MOTION {
+            "converged"
+        } else {
+            "trained"
         };
     }
     match get("grad_norm_ratio") {

@@ -36,6 +36,13 @@ struct ModesHeader {
     modes_total: usize,
     high_quality: f64,
     reverse_kl: f64,
+    /// Absent from state files written before it was measured.
+    #[serde(default = "not_measured")]
+    sample_motion: f64,
+}
+
+fn not_measured() -> f64 {
+    f64::NAN
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,6 +68,7 @@ struct Header {
 
 const LAST_ROW: &str = "records/last_row";
 const INITIAL_POINT: &str = "records/initial_point";
+const LAST_EVAL: &str = "records/last_eval";
 
 /// File name of the state after `step` steps (zero-padded so names sort by step).
 pub fn state_name(step: u64) -> String {
@@ -82,6 +90,12 @@ pub fn encode(c: &Checkpoint, tables: &TableLengths) -> anyhow::Result<Vec<u8>> 
         values: p.clone(),
     });
     arrays.extend(initial.as_ref());
+    let last_eval = c.records.last_eval.as_ref().map(|p| HostArray {
+        name: LAST_EVAL.into(),
+        shape: vec![p.len()],
+        values: p.clone(),
+    });
+    arrays.extend(last_eval.as_ref());
     let header = Header {
         format: FORMAT,
         step: c.trainer.step,
@@ -100,6 +114,7 @@ pub fn encode(c: &Checkpoint, tables: &TableLengths) -> anyhow::Result<Vec<u8>> 
             modes_total: m.modes_total,
             high_quality: m.high_quality,
             reverse_kl: m.reverse_kl,
+            sample_motion: m.sample_motion,
         }),
         arrays: arrays
             .iter()
@@ -181,6 +196,7 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<(Checkpoint, TableLengths)> {
     };
     let last_row = take(&mut arrays, LAST_ROW).unwrap_or_default();
     let initial_point = take(&mut arrays, INITIAL_POINT);
+    let last_eval = take(&mut arrays, LAST_EVAL);
     let streams = h
         .streams
         .into_iter()
@@ -205,9 +221,11 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<(Checkpoint, TableLengths)> {
                 modes_total: m.modes_total,
                 high_quality: m.high_quality,
                 reverse_kl: m.reverse_kl,
+                sample_motion: m.sample_motion,
             }),
             wall_time_s: h.wall_time_s,
             initial_point,
+            last_eval,
         },
     };
     Ok((checkpoint, h.tables))
@@ -278,9 +296,11 @@ mod tests {
                     modes_total: 8,
                     high_quality: 12.5,
                     reverse_kl: f64::NAN,
+                    sample_motion: 0.25,
                 }),
                 wall_time_s: 1.25,
                 initial_point: Some(vec![0.5; 7]),
+                last_eval: Some(vec![-1.5; 6]),
             },
         };
         let tables = TableLengths::from([("metrics.csv".to_string(), 1234u64)]);
@@ -312,6 +332,8 @@ mod tests {
             (3, 8, 12.5)
         );
         assert!(m.reverse_kl.is_nan());
+        assert_eq!(m.sample_motion, 0.25);
+        assert_eq!(back.records.last_eval, c.records.last_eval);
     }
 
     #[test]

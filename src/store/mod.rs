@@ -509,6 +509,7 @@ impl CsvSink {
                 "modes_total",
                 "high_quality",
                 "reverse_kl",
+                "sample_motion",
             ])?;
             self.modes = Some(w);
         }
@@ -519,6 +520,7 @@ impl CsvSink {
             m.modes_total.to_string(),
             fmt(m.high_quality),
             fmt(m.reverse_kl),
+            fmt(m.sample_motion),
         ])?;
         Ok(())
     }
