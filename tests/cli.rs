@@ -1047,6 +1047,49 @@ fn the_study_plan_files_run_at_reduced_steps() {
     assert!(n >= 4, "only {n} study-plan files");
 }
 
+/// The stabiliser and update-scheme files of issue 13 run end to end at a reduced size (see
+/// `short_run`), with no failed trial, and the report draws the schemes' own matrices.
+#[test]
+fn the_stabiliser_files_run_at_reduced_steps() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let tmp = tempfile::tempdir().unwrap();
+    for (n, name) in [
+        "dirac_stabilisers",
+        "bilinear_schemes",
+        "dirac_drift",
+        "ring_stabilisers",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let text_in = fs::read_to_string(dir.join(format!("{name}.toml"))).unwrap();
+        let file = tmp.path().join(format!("{name}.toml"));
+        fs::write(&file, short_run(&text_in)).unwrap();
+        let out = tmp.path().join(format!("out-{n}"));
+        let o = ganlab(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "2",
+        ]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let trials = fs::read_to_string(out.join("trials.csv")).unwrap();
+        assert!(!trials.contains(",failed,"), "{name}: {trials}");
+        let summary = fs::read_to_string(out.join("report/summary.csv")).unwrap();
+        match *name {
+            "dirac_drift" => assert!(summary.contains("final_drift")),
+            "dirac_stabilisers" => {
+                let html = fs::read_to_string(out.join("report/index.html")).unwrap();
+                assert!(html.contains("scheme_operator"), "{name}: no scheme figure");
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Every `steps = N` (training and pre-training) becomes `steps = 12`, every `width` 8 (so the
 /// dense spectra stay small), every seed axis `[0]`, and records and probes come every 6
 /// steps, so a study-plan file runs in seconds.
