@@ -24,6 +24,12 @@ pub trait TrialSink {
     fn checkpoint(&mut self, _step: u64, _params: &[f64]) -> anyhow::Result<()> {
         Ok(())
     }
+    /// Saves, beside the parameters of `step`, the spectral-normalisation vectors that step
+    /// normalises with (see `train::spectral::host_values`), so a later probe of the
+    /// checkpoint sees the field training probed.
+    fn spectral_checkpoint(&mut self, _step: u64, _values: &[f64]) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Rows of `samples.csv`: 2-D points (row-major pairs), real ones or generated at `step`.
     fn samples_rows(&mut self, _step: u64, _real: bool, _points: &[f64]) -> anyhow::Result<()> {
         Ok(())

@@ -102,11 +102,31 @@ impl SavedTrial {
     }
 
     /// The probe field at `step`, parameters `p` (with that step's instance-noise std, as
-    /// training probed). Under spectral normalisation the checkpoint holds the weights but not
-    /// training's power-iteration vectors; the field normalises with the vectors iterated
-    /// [`SPECTRAL_ITERATIONS`] times on those weights (the top singular pair, which
-    /// training's one step per update tracks).
-    fn field_at(&self, step: u64, p: &[f64]) -> crate::probe::field::GameField {
+    /// training probed). Under spectral normalisation it normalises with the vectors saved
+    /// beside the checkpoint (`checkpoints/spectral-N.npy`), as training probed; a checkpoint
+    /// without them (copied without that file) gets the vectors iterated
+    /// [`SPECTRAL_ITERATIONS`] times on its weights (the top singular pair, which training's
+    /// one step per update tracks).
+    fn field_at(&self, step: u64, p: &[f64]) -> anyhow::Result<crate::probe::field::GameField> {
+        let s = &self.setup;
+        let f = &s.field;
+        let saved = self
+            .dir
+            .join("checkpoints")
+            .join(crate::store::spectral_name(step));
+        if s.game.objective.spectral_norm && saved.exists() {
+            let (_, values) = npy::read(&saved)?;
+            let vectors = crate::train::spectral::from_host_values(s, &values)
+                .with_context(|| format!("{}", saved.display()))?;
+            return Ok(f
+                .at_noise_std(s.game.noise_std(step))
+                .with_spectral(Some(vectors)));
+        }
+        Ok(self.field_iterated(step, p))
+    }
+
+    /// [`SavedTrial::field_at`] with vectors iterated on the checkpoint's weights.
+    fn field_iterated(&self, step: u64, p: &[f64]) -> crate::probe::field::GameField {
         type Plain = crate::train::Inner<crate::backend::CpuF64>;
         let s = &self.setup;
         let f = &s.field;
@@ -134,7 +154,7 @@ impl SavedTrial {
         let (s, p) = self.point(step)?;
         let c = &self.config;
         let report = probe_point(
-            &self.field_at(s, &p),
+            &self.field_at(s, &p)?,
             &p,
             &c.probe,
             c.seed,
@@ -167,7 +187,7 @@ impl SavedTrial {
         if matrix {
             let (_, p) = self.point(Some(s))?;
             let n = p.len();
-            let jac = jacobian(&self.field_at(s, &p), &p, self.config.probe.product);
+            let jac = jacobian(&self.field_at(s, &p)?, &p, self.config.probe.product);
             npy::write(&dir.join("jacobian.npy"), &jac, &[n, n])?;
         }
         Ok((s, report, dir))
@@ -185,7 +205,7 @@ impl SavedTrial {
         }
         let (_, a) = self.point(Some(from))?;
         let (_, b) = self.point(Some(to))?;
-        let profile = path_angle(&self.field_at(to, &b), &a, &b, &alphas(points));
+        let profile = path_angle(&self.field_at(to, &b)?, &a, &b, &alphas(points));
         let dir = self.out_dir(&format!("path-{from}-{to}"))?;
         let mut sink = CsvSink::new(&dir, false);
         sink.path_angle(&profile)?;

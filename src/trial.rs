@@ -113,6 +113,18 @@ fn field_now<B: GanBackend>(t: &Trainer<B>) -> crate::probe::field::GameField {
         .with_spectral(crate::train::spectral::vectors(setup, &t.state))
 }
 
+/// Under spectral normalisation, the vectors of the trainer's step beside its checkpoint.
+fn save_spectral<B: GanBackend>(
+    t: &Trainer<B>,
+    step: u64,
+    sink: &mut dyn TrialSink,
+) -> anyhow::Result<()> {
+    match crate::train::spectral::host_values(t.setup(), &t.state) {
+        Some(v) => sink.spectral_checkpoint(step, &v),
+        None => Ok(()),
+    }
+}
+
 /// How a trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -376,6 +388,7 @@ pub fn run<B: GanBackend>(
             sink.metrics_header(&columns)?;
             let start_point = trainer.flat_parameters();
             sink.checkpoint(0, &start_point)?;
+            save_spectral(&trainer, 0, sink)?;
             let data = &trainer.setup().data;
             if data.dim() == 2 && data.mixture().is_some() {
                 let real = data.sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
@@ -438,6 +451,7 @@ pub fn run<B: GanBackend>(
         let scheduled = every > 0 && steps_done % every == 0;
         if scheduled && steps_done < cfg.steps {
             sink.checkpoint(steps_done, &trainer.flat_parameters())?;
+            save_spectral(&trainer, steps_done, sink)?;
         }
         let timed =
             cfg.record.checkpoint_minutes > 0.0 && last_state_save.elapsed() >= state_interval;
@@ -460,6 +474,7 @@ pub fn run<B: GanBackend>(
     if ending == Ending::Done {
         let end_point = trainer.flat_parameters();
         sink.checkpoint(cfg.steps, &end_point)?;
+        save_spectral(&trainer, cfg.steps, sink)?;
         if cfg.probe.every > 0 {
             // The point training ended at, and the path to it from the start.
             let report = probe(&trainer);

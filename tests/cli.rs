@@ -1222,6 +1222,41 @@ probe = { every = 3, batch = 16 }
 "#;
 
 #[test]
+fn probing_a_spectrally_normalised_checkpoint_again_gives_the_recorded_numbers() {
+    // The vectors training normalised with are saved beside each checkpoint; without them the
+    // probe iterates its own, which after 3 steps are not yet training's (a different J).
+    let tmp = tempfile::tempdir().unwrap();
+    let text_in = PROBED.replace(
+        "train = { batch = 8 }",
+        "train = { batch = 8 }\nobjective = { spectral_norm = true }",
+    );
+    let file = write(tmp.path(), "probed.toml", &text_in);
+    let out = tmp.path().join("out");
+    let o = ganlab(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let trial = out.join("000");
+    assert!(trial.join("checkpoints/spectral-000000003.npy").exists());
+    let o = ganlab(&["probe", trial.to_str().unwrap(), "--step", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let recorded: Vec<Vec<String>> = rows(&trial.join("eigen.csv"))
+        .into_iter()
+        .filter(|r| r[0] == "3")
+        .collect();
+    assert_eq!(rows(&trial.join("probes/step-3/eigen.csv")), recorded);
+    fs::remove_file(trial.join("checkpoints/spectral-000000003.npy")).unwrap();
+    fs::remove_dir_all(trial.join("probes")).unwrap();
+    let o = ganlab(&["probe", trial.to_str().unwrap(), "--step", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(rows(&trial.join("probes/step-3/eigen.csv")), recorded);
+}
+
+#[test]
 fn probing_a_checkpoint_again_gives_the_numbers_recorded_in_training() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), "probed.toml", PROBED);

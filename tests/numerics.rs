@@ -545,13 +545,11 @@ fn sga_products_equal_finite_differences_of_the_training_field() {
             depth: 1,
             width: 4,
             activation: Activation::Tanh,
-            ..Default::default()
         });
         c.discriminator = DiscriminatorConfig::Mlp(ganlab::spec::MlpConfig {
             depth: 1,
             width: 4,
             activation: Activation::Tanh,
-            ..Default::default()
         });
         let t = Trainer::<B64>::new(&c, CPU).unwrap();
         let f = &t.field;
@@ -712,7 +710,6 @@ fn spectral_game() -> TrialConfig {
         depth,
         width,
         activation: Activation::Tanh,
-        ..Default::default()
     };
     c.generator = GeneratorConfig::Mlp(mlp(1, 8));
     c.discriminator = DiscriminatorConfig::Mlp(mlp(2, 16));

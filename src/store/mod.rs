@@ -299,6 +299,11 @@ pub fn checkpoint_name(step: u64) -> String {
     format!("step-{step:09}.npy")
 }
 
+/// File name of the spectral-normalisation vectors beside the checkpoint of `step`.
+pub fn spectral_name(step: u64) -> String {
+    format!("spectral-{step:09}.npy")
+}
+
 /// The checkpoints of a trial directory: (step, path), by step.
 pub fn list_checkpoints(trial: &Path) -> Vec<(u64, PathBuf)> {
     files_by_step(trial, "step-", ".npy")
@@ -634,6 +639,12 @@ impl TrialSink for CsvSink {
         let dir = self.dir.join("checkpoints");
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         npy::write(&dir.join(checkpoint_name(step)), params, &[params.len()])
+    }
+
+    fn spectral_checkpoint(&mut self, step: u64, values: &[f64]) -> anyhow::Result<()> {
+        let dir = self.dir.join("checkpoints");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        npy::write(&dir.join(spectral_name(step)), values, &[values.len()])
     }
 
     fn samples_rows(&mut self, step: u64, real: bool, points: &[f64]) -> anyhow::Result<()> {

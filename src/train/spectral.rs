@@ -70,6 +70,62 @@ pub fn vectors<B: Backend>(setup: &TrialSetup, state: &TrialState<B>) -> Option<
     Some(SpectralVectors { outer })
 }
 
+/// The kept vectors as host values, for a checkpoint: for each weight in order, u (`cols`
+/// values) then v (`rows` values). None without spectral normalisation.
+pub fn host_values<B: Backend>(setup: &TrialSetup, state: &TrialState<B>) -> Option<Vec<f64>> {
+    if !enabled(setup) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for i in weights(&setup.game.discriminator) {
+        let (nu, nv) = names(i);
+        for name in [nu, nv] {
+            out.extend(
+                state
+                    .memory
+                    .get(&name)
+                    .map(|t| crate::backend::host(t.clone()))?,
+            );
+        }
+    }
+    Some(out)
+}
+
+/// The normaliser for [`host_values`] read back; an error when their number does not fit
+/// the trial's discriminator.
+pub fn from_host_values(setup: &TrialSetup, values: &[f64]) -> anyhow::Result<SpectralVectors> {
+    let specs = setup.game.discriminator.param_specs();
+    let mut at = 0;
+    let mut outer = Vec::new();
+    for i in weights(&setup.game.discriminator) {
+        let (rows, cols) = (specs[i].rows, specs[i].cols);
+        let (u, v) = values
+            .get(at..at + cols + rows)
+            .map(|s| s.split_at(cols))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} values, the trial's discriminator needs more (weight `{}`)",
+                    values.len(),
+                    specs[i].name
+                )
+            })?;
+        at += cols + rows;
+        outer.push((
+            i,
+            v.iter()
+                .flat_map(|a| u.iter().map(move |b| a * b))
+                .collect(),
+        ));
+    }
+    if at != values.len() {
+        anyhow::bail!(
+            "{} values, the trial's discriminator needs {at}",
+            values.len()
+        );
+    }
+    Ok(SpectralVectors { outer })
+}
+
 /// The normaliser for discriminator weights known only as host values (a saved trial's
 /// parameters): the vectors iterated `iterations` times from the trial's starting draw, which
 /// converge to the top singular pair that training's vectors track.

@@ -12,6 +12,7 @@
 //!   grad L is a loss's gradient with respect to both players (`Game::loss_gradients`, one
 //!   level up) and v is held fixed. This is J v because second derivatives are symmetric:
 //!   d/d(theta_i) sum_j (dL_G/dp_j) v_j = sum_j (d^2 L_G / dtheta_i dp_j) v_j = (J v)_i.
+//!
 //! A^T v = (J^T v - J v) / 2.
 
 use burn::backend::Autodiff;
