@@ -16,16 +16,28 @@ pub struct Eigenvalue {
 }
 
 /// From this size on, dense eigenvalues come from the large-matrix solver (LAPACK's dgeev with
-/// the `openblas` feature, faer without it) rather than nalgebra: nalgebra's Schur took 22 s
+/// OpenBLAS where the build found it, faer without it) rather than nalgebra: nalgebra's Schur took 22 s
 /// at n = 2000 on the reference machine, faer 1.5 s.
 pub const LARGE_FROM: usize = 200;
 
 /// The solver used for matrices of [`LARGE_FROM`] rows or more, as the benchmark names it.
-pub const LARGE_SOLVER: &str = if cfg!(feature = "openblas") {
-    "LAPACK dgeev (OpenBLAS, 1 thread)"
+pub const LARGE_SOLVER: &str = if cfg!(ganlab_lapack) {
+    "LAPACK dgeev (OpenBLAS, 2 threads)"
 } else {
     "faer"
 };
+
+/// OpenBLAS threads for the large-matrix solver: a constant, not the machine's core count, so
+/// the bits depend on the build alone (OpenBLAS's results change in the last bits with its
+/// thread count, and are the same run after run at a fixed one). Measured on a 2403-row game
+/// Jacobian (ring-8 MLP 2x32, 2 cores): 2.0 s with 2 threads against 4.4-4.7 s with 1, the
+/// eigenvalues apart by at most 5e-15 of the spectral radius. One call at a time in the process
+/// (`LAPACK_LOCK`): the thread count is OpenBLAS's global setting, and trials probe in parallel.
+#[cfg(ganlab_lapack)]
+pub const LAPACK_THREADS: i32 = 2;
+
+#[cfg(ganlab_lapack)]
+static LAPACK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// All eigenvalues of a dense row-major `n x n` matrix, sorted by real part then imaginary
 /// part. A diverged (non-finite) matrix, or one on which the QR iteration does not converge,
@@ -62,12 +74,12 @@ fn sort(eig: &mut [Eigenvalue]) {
     eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
 }
 
-#[cfg(feature = "openblas")]
+#[cfg(ganlab_lapack)]
 fn large_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     lapack_eigenvalues(matrix, n)
 }
 
-#[cfg(not(feature = "openblas"))]
+#[cfg(not(ganlab_lapack))]
 fn large_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     faer_eigenvalues(matrix, n)
 }
@@ -84,7 +96,7 @@ fn nalgebra_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
 
 /// faer, run sequentially so that the numbers do not depend on the thread count. `None` where
 /// the QR iteration did not converge.
-#[cfg_attr(feature = "openblas", allow(dead_code))]
+#[cfg_attr(ganlab_lapack, allow(dead_code))]
 fn faer_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     let mut balanced = matrix.to_vec();
     balance(&mut balanced, n);
@@ -98,18 +110,15 @@ fn faer_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     )
 }
 
-#[cfg(feature = "openblas")]
+#[cfg(ganlab_lapack)]
 extern "C" {
     // OpenBLAS's own entry point (not LAPACK's): the number of threads its kernels use.
     fn openblas_set_num_threads(threads: std::os::raw::c_int);
 }
 
-/// LAPACK's dgeev (OpenBLAS's build), eigenvalues only; dgeev balances (dgebal) itself. On a
-/// 2403-parameter game Jacobian it took 9.7 s against faer's 20-22 s on the same machine.
-/// OpenBLAS is held to one thread: with two it was 7.1 s, but its results then changed in the
-/// last bits with the thread count, and trials already run in parallel. `None` where the QR
-/// iteration did not converge.
-#[cfg(feature = "openblas")]
+/// LAPACK's dgeev (OpenBLAS's build), eigenvalues only; dgeev balances (dgebal) itself, on
+/// [`LAPACK_THREADS`] threads. `None` where the QR iteration did not converge.
+#[cfg(ganlab_lapack)]
 fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     // LAPACK reads column-major, so it sees the transpose: the same eigenvalues.
     let mut a = matrix.to_vec();
@@ -122,7 +131,6 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
         // SAFETY: every slice has the length dgeev reads or writes for jobvl = jobvr = 'N'
         // (a: n x n, wr/wi: n, vl/vr: 1 with ld 1, work: lwork, or 1 for the query).
         unsafe {
-            openblas_set_num_threads(1);
             lapack::dgeev(
                 b'N',
                 b'N',
@@ -142,6 +150,10 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
         }
         info
     };
+    // A poisoned lock only means another probe panicked; the setting it guards is still sound.
+    let _one_at_a_time = LAPACK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: sets OpenBLAS's global thread count; no other call is in flight (the lock).
+    unsafe { openblas_set_num_threads(LAPACK_THREADS) };
     let mut query = [0.0; 1];
     if dgeev(&mut query, -1) != 0 {
         return None;
@@ -303,6 +315,29 @@ mod tests {
         assert_eq!(f.unstable_fraction, 0.0);
     }
 
+    /// Trials probe in parallel: the large solver's bits must not depend on who else calls it.
+    #[cfg(ganlab_lapack)]
+    #[test]
+    fn lapack_gives_the_same_bits_alone_and_beside_other_callers() {
+        use rand::Rng;
+        let n = LARGE_FROM + 57;
+        let mut rng = crate::rng::stream(9, crate::rng::Stream::Eval);
+        let a: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let bits = |e: Vec<Eigenvalue>| -> Vec<(u64, u64)> {
+            e.iter().map(|x| (x.re.to_bits(), x.im.to_bits())).collect()
+        };
+        let alone = bits(lapack_eigenvalues(&a, n).unwrap());
+        let together: Vec<Vec<(u64, u64)>> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| bits(lapack_eigenvalues(&a, n).unwrap())))
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        for t in together {
+            assert!(t == alone, "a concurrent call gave other bits");
+        }
+    }
+
     #[test]
     fn every_solver_agrees_on_a_random_matrix() {
         use rand::Rng;
@@ -314,12 +349,12 @@ mod tests {
             e
         };
         let want = sorted(nalgebra_eigenvalues(&a, n));
-        #[allow(unused_mut)] // pushed to with the openblas feature only
+        #[allow(unused_mut)] // pushed to only where OpenBLAS is linked
         let mut solvers = vec![
             ("dense_eigenvalues", dense_eigenvalues(&a, n)),
             ("faer", sorted(faer_eigenvalues(&a, n).unwrap())),
         ];
-        #[cfg(feature = "openblas")]
+        #[cfg(ganlab_lapack)]
         solvers.push(("lapack", sorted(lapack_eigenvalues(&a, n).unwrap())));
         let trace: f64 = (0..n).map(|i| a[i * n + i]).sum();
         for (name, got) in solvers {
