@@ -92,13 +92,23 @@ fn jv_block<B: GanBackend>(
         .collect()
 }
 
-/// Sum of <a_i, b_i> over tensors, on the device.
-fn dot<B: burn::tensor::backend::Backend>(a: &[Tensor<B, 2>], b: &[Tensor<B, 2>]) -> Tensor<B, 1> {
-    a.iter()
-        .zip(b)
-        .map(|(a, b)| (a.clone() * b.clone()).sum())
-        .reduce(|x, y| x + y)
-        .expect("a game has parameters")
+/// <a, b> and <c, d> (each summed over the tensors), read off the device in one transfer.
+fn two_dots<B: burn::tensor::backend::Backend>(
+    (a, b): (&[Tensor<B, 2>], &[Tensor<B, 2>]),
+    (c, d): (&[Tensor<B, 2>], &[Tensor<B, 2>]),
+) -> (f64, f64) {
+    let per_tensor = |x: &[Tensor<B, 2>], y: &[Tensor<B, 2>]| -> Vec<Tensor<B, 1>> {
+        x.iter()
+            .zip(y)
+            .map(|(x, y)| (x.clone() * y.clone()).sum())
+            .collect()
+    };
+    let first = per_tensor(a, b);
+    let k = first.len();
+    let mut scalars = first;
+    scalars.extend(per_tensor(c, d));
+    let s = crate::train::read(scalars);
+    (s[..k].iter().sum(), s[k..].iter().sum())
 }
 
 /// SGA's direction at (theta, phi) on `batch`.
@@ -123,8 +133,8 @@ pub fn adjusted<B: GanBackend>(
         .collect();
     let lambda = if t.sga_align {
         let d: usize = v.iter().map(|x| x.dims().iter().product::<usize>()).sum();
-        let s = crate::train::read(vec![dot(&v, &jt_v), dot(&at_v, &jt_v)]);
-        let sign = if s[0] * s[1] / d as f64 + ALIGN_EPSILON >= 0.0 {
+        let (v_h, atv_h) = two_dots((&v, &jt_v), (&at_v, &jt_v));
+        let sign = if v_h * atv_h / d as f64 + ALIGN_EPSILON >= 0.0 {
             1.0
         } else {
             -1.0
