@@ -793,3 +793,18 @@ fn the_spectrally_normalised_discriminator_gradient_runs_through_sigma() {
     let (err, size) = common::relative_error(&flat(&grads), &fd);
     assert!(err < 1e-6 && size > 1e-8, "error {err:e}, |fd|^2 {size:e}");
 }
+
+#[test]
+fn rk45_at_an_exact_equilibrium_stays_there_with_bounded_steps() {
+    // v = 0 exactly: the error is 0 every step, and the step would grow by 5 each time until
+    // it overflowed to infinity (0 * inf = NaN) without the cap.
+    let mut c = common::dirac_game(Loss::Minimax, 0.0, 0.0, 0.1);
+    c.train.update = UpdateScheme::Rk45;
+    let mut t = Trainer::<B64>::new(&c, CPU).unwrap();
+    for _ in 0..600 {
+        let s = t.step();
+        let f = s.flow.unwrap();
+        assert!(s.loss_d.is_finite() && f.step_size <= 0.1 * ganlab::train::flow::MAX_STEP_FACTOR);
+    }
+    assert_eq!(point(&t), (0.0, 0.0));
+}

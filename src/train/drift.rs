@@ -5,7 +5,11 @@
 //! `train.atol`), over [k h, (k + 1) h] on the first batch step k draws, so the drift measures
 //! how the scheme discretises the field, not the noise between batches. The copy lives in
 //! the trial state's memory (`drift/theta/I`, `drift/phi/I`, and the integrator's step size
-//! `drift/step_size`), so a resumed trial measures the same drift.
+//! `drift/step_size`), so a resumed trial measures the same drift. The copy gets the
+//! objective's constraint after each interval (weight clipping under `wgan_clip`), as the
+//! trial does after each update; under spectral normalisation it is normalised with the
+//! trial's power-iteration vectors of that step (the field the trial follows).
+//! A flow copy whose field stops being finite records NaN; the trial goes on.
 
 use burn::tensor::Tensor;
 
@@ -52,7 +56,10 @@ pub fn measure_and_advance<B: GanBackend>(
         rtol: t.rtol,
         atol: t.atol,
     };
-    let (copy, _, next) = integrate(field, copy, ng, &batch, h, tried, tol);
+    let (mut copy, _, next) = integrate(field, copy, ng, &batch, h, tried, tol);
+    let mut phi = copy.split_off(ng);
+    field.constrain_discriminator(&mut phi);
+    copy.extend(phi);
     for (i, x) in copy.into_iter().enumerate() {
         state.memory.insert(key(i), x);
     }

@@ -63,9 +63,12 @@ const E: [f64; 7] = [
 const GROW_MAX: f64 = 5.0;
 const SHRINK_MAX: f64 = 0.2;
 const SAFETY: f64 = 0.9;
-/// Attempts per step before a step is taken whatever its error (a field that is not finite
-/// never passes; the trial then diverges on its next measurement, which is data).
+/// Attempts per step before a step is taken whatever its error.
 const MAX_ATTEMPTS: usize = 60;
+
+/// The longest step, as a multiple of the first step tried: where v vanishes the error is 0
+/// and the step would grow by 5 every step until it overflowed (Hairer et al.'s hmax).
+pub const MAX_STEP_FACTOR: f64 = 1e3;
 
 /// Tolerances of the error norm.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +141,19 @@ pub fn step<B: GanBackend>(
         // k[6] is v at the fifth-order point, which is the last combination made.
         let new = combine::<B>(p, &k[..6], A[5], h);
         let err = error_norm::<B>(p, &new, &k, h, tol);
+        // A field that is not finite never passes; retrying smaller steps cannot help. The
+        // step is taken (its point is not finite): the trial diverges on its next measurement,
+        // which is data, and a drift's flow copy records NaN.
+        if !err.is_finite() {
+            return Step {
+                point: new,
+                taken: h,
+                next: h,
+                rejected,
+                limited,
+                start: (d, g),
+            };
+        }
         let factor = if err == 0.0 {
             GROW_MAX
         } else {
@@ -148,19 +164,14 @@ pub fn step<B: GanBackend>(
             return Step {
                 point: new,
                 taken: h,
-                // A NaN error (a field that is not finite) keeps the step size.
-                next: if factor.is_finite() { h * factor } else { h },
+                next: h * factor,
                 rejected,
                 limited,
                 start: (d, g),
             };
         }
         rejected += 1;
-        h *= if factor.is_finite() {
-            factor
-        } else {
-            SHRINK_MAX
-        };
+        h *= factor;
     }
 }
 
