@@ -77,14 +77,18 @@ pub fn power_step<B: Backend>(w: &Tensor<B, 2>, u: &Tensor<B, 2>) -> (Tensor<B, 
 
 /// The outer product v u^T of one weight's vectors, on the host.
 pub fn outer<B: Backend>(u: &Tensor<B, 2>, v: &Tensor<B, 2>) -> Vec<f64> {
-    let (u, v) = (host(u.clone()), host(v.clone()));
+    outer_of(&host(u.clone()), &host(v.clone()))
+}
+
+/// v u^T of host vectors, row-major (`v.len()` rows).
+pub fn outer_of(u: &[f64], v: &[f64]) -> Vec<f64> {
     v.iter()
         .flat_map(|a| u.iter().map(move |b| a * b))
         .collect()
 }
 
-/// Vectors iterated to convergence from `u0` on host weights (for a saved trial probed from
-/// its parameters alone, which do not carry the training's vectors): `iterations` steps.
+/// The vectors after `iterations` (at least 1) power steps on W from `u0`; enough of them
+/// converge to W's top singular pair (a saved trial's probe iterates 200).
 pub fn converged<B: Backend>(
     w: &Tensor<B, 2>,
     u0: Tensor<B, 2>,

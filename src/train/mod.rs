@@ -139,7 +139,7 @@ pub(crate) fn read<B: Backend>(scalars: Vec<Tensor<B, 1>>) -> Vec<f64> {
     host(Tensor::cat(scalars, 0))
 }
 
-fn lift<B: GanBackend>(params: &[Tensor<Inner<B>, 2>]) -> Vec<Tensor<B, 2>> {
+pub(crate) fn lift<B: GanBackend>(params: &[Tensor<Inner<B>, 2>]) -> Vec<Tensor<B, 2>> {
     params
         .iter()
         .map(|p| Tensor::<B, 2>::from_inner(p.clone()).require_grad())

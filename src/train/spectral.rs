@@ -7,7 +7,7 @@ use burn::tensor::{backend::Backend, Tensor};
 
 use super::state::TrialState;
 use crate::backend::matrix;
-use crate::game::spectral::{outer, power_step, weights, SpectralVectors};
+use crate::game::spectral::{converged, outer, outer_of, power_step, weights, SpectralVectors};
 use crate::rng::{stream, Stream};
 use crate::setup::TrialSetup;
 
@@ -19,19 +19,34 @@ fn enabled(setup: &TrialSetup) -> bool {
     setup.game.objective.spectral_norm
 }
 
-/// The first vectors: u drawn from N(0, 1) per weight, then one power step on the initial
-/// weights (so step 0 already normalises with an iterated estimate).
+/// Each weight's index and the vectors after `iterations` power steps on `phi` from u drawn
+/// from N(0, 1) on the trial's `spectral_norm` stream (the same draw every time).
+fn iterated<B: Backend>(
+    setup: &TrialSetup,
+    phi: &[Tensor<B, 2>],
+    iterations: usize,
+) -> Vec<(usize, Tensor<B, 2>, Tensor<B, 2>)> {
+    let mut rng = stream(setup.cfg.seed, Stream::SpectralNorm);
+    let specs = setup.game.discriminator.param_specs();
+    weights(&setup.game.discriminator)
+        .into_iter()
+        .map(|i| {
+            let cols = specs[i].cols;
+            let u0 = super::gaussian(&mut rng, cols, 1.0);
+            let w = &phi[i];
+            let (u, v) = converged(w, matrix::<B>(u0, cols, 1, &w.device()), iterations);
+            (i, u, v)
+        })
+        .collect()
+}
+
+/// The first vectors: one power step on the initial weights from the starting draw (so step 0
+/// already normalises with an iterated estimate).
 pub fn start<B: Backend>(setup: &TrialSetup, state: &mut TrialState<B>) {
     if !enabled(setup) {
         return;
     }
-    let mut rng = stream(setup.cfg.seed, Stream::SpectralNorm);
-    let specs = setup.game.discriminator.param_specs();
-    for i in weights(&setup.game.discriminator) {
-        let cols = specs[i].cols;
-        let u0 = super::gaussian(&mut rng, cols, 1.0);
-        let w = &state.phi[i];
-        let (u, v) = power_step(w, &matrix::<B>(u0, cols, 1, &w.device()));
+    for (i, u, v) in iterated(setup, &state.phi, 1) {
         let (nu, nv) = names(i);
         state.memory.insert(nu, u);
         state.memory.insert(nv, v);
@@ -110,12 +125,7 @@ pub fn from_host_values(setup: &TrialSetup, values: &[f64]) -> anyhow::Result<Sp
                 )
             })?;
         at += cols + rows;
-        outer.push((
-            i,
-            v.iter()
-                .flat_map(|a| u.iter().map(move |b| a * b))
-                .collect(),
-        ));
+        outer.push((i, outer_of(u, v)));
     }
     if at != values.len() {
         anyhow::bail!(
@@ -137,21 +147,9 @@ pub fn converged_vectors<B: Backend>(
     if !enabled(setup) {
         return None;
     }
-    let mut rng = stream(setup.cfg.seed, Stream::SpectralNorm);
-    let specs = setup.game.discriminator.param_specs();
-    let outer = weights(&setup.game.discriminator)
+    let outer = iterated(setup, phi, iterations)
         .into_iter()
-        .map(|i| {
-            let cols = specs[i].cols;
-            let u0 = super::gaussian(&mut rng, cols, 1.0);
-            let w = &phi[i];
-            let (u, v) = crate::game::spectral::converged(
-                w,
-                matrix::<B>(u0, cols, 1, &w.device()),
-                iterations,
-            );
-            (i, outer(&u, &v))
-        })
+        .map(|(i, u, v)| (i, outer(&u, &v)))
         .collect();
     Some(SpectralVectors { outer })
 }

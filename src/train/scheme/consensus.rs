@@ -13,7 +13,9 @@ use burn::tensor::Tensor;
 
 use super::{discriminator_update, UpdateScheme};
 use crate::backend::GanBackend;
-use crate::train::{state::TrialState, Batch, DStats, GStats, Inner, StepStats, TrainingField};
+use crate::train::{
+    lift, state::TrialState, Batch, DStats, GStats, Inner, StepStats, TrainingField,
+};
 
 /// Both players follow v + gamma J^T v.
 pub struct Consensus;
@@ -29,13 +31,6 @@ pub(crate) struct FieldAndTranspose<B: GanBackend> {
     pub stats: StepStats,
     pub v: Players<Tensor<Inner<B>, 2>>,
     pub jt_v: Players<Tensor<Inner<B>, 2>>,
-}
-
-/// The parameters at the training level, tracked.
-pub(crate) fn tracked<B: GanBackend>(ps: &[Tensor<Inner<B>, 2>]) -> Vec<Tensor<B, 2>> {
-    ps.iter()
-        .map(|p| Tensor::from_inner(p.clone()).require_grad())
-        .collect()
 }
 
 /// Tensors one autodiff level up, tracked there.
@@ -55,7 +50,7 @@ pub(crate) fn field_and_transpose<B: GanBackend>(
 ) -> FieldAndTranspose<B> {
     type Up<B> = Autodiff<B>;
     let game = &field.setup.game;
-    let (theta, phi) = (tracked::<B>(theta), tracked::<B>(phi));
+    let (theta, phi) = (lift::<B>(theta), lift::<B>(phi));
     let z = Tensor::<B, 2>::from_inner(batch.z);
     let (theta_up, phi_up) = (lifted(&theta), lifted(&phi));
     let g = game.generator_part::<Up<B>, 2, 2>(

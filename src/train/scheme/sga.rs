@@ -18,7 +18,7 @@
 use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 
-use super::consensus::{field_and_transpose, lifted, plus_scaled, tracked, Players};
+use super::consensus::{field_and_transpose, lifted, plus_scaled, Players};
 use super::{discriminator_update, UpdateScheme};
 use crate::backend::GanBackend;
 use crate::train::{state::TrialState, Batch, Inner, StepStats, TrainingField};
@@ -58,7 +58,7 @@ fn jv_block<B: GanBackend>(
     // Only the block's own player is tracked at the training level.
     let at = |ps: &[Tensor<Inner<B>, 2>], track: bool| -> Vec<Tensor<B, 2>> {
         if track {
-            tracked::<B>(ps)
+            crate::train::lift::<B>(ps)
         } else {
             ps.iter().map(|p| Tensor::from_inner(p.clone())).collect()
         }
