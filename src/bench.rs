@@ -142,17 +142,30 @@ pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTim
     })
 }
 
-/// Seconds, products and converged count for the top `k` eigenvalues (largest magnitude) of the
+/// What [`arnoldi_timing`] measured.
+pub struct ArnoldiTiming {
+    pub params: usize,
+    /// Wall time of the whole solve.
+    pub seconds: f64,
+    /// The part of `seconds` spent in operator products (the rest is the solver's own work).
+    pub product_seconds: f64,
+    pub products: usize,
+    pub converged: usize,
+}
+
+/// Time, products and converged count for the top `k` eigenvalues (largest magnitude) of the
 /// same game as [`spectrum_timing`], by Arnoldi on the exact product, without forming J.
-pub fn arnoldi_timing(
-    width: usize,
-    batch: usize,
-    k: usize,
-) -> anyhow::Result<(usize, f64, usize, usize)> {
+pub fn arnoldi_timing(width: usize, batch: usize, k: usize) -> anyhow::Result<ArnoldiTiming> {
     use crate::probe::krylov::{arnoldi, Which};
     let (field, p) = reference_probe_game(width, batch)?;
     let mut rng = crate::rng::stream(0, crate::rng::Stream::Probe);
-    let mut op = |w: &[f64]| field.vjp::<crate::backend::CpuF64>(&p, w, &crate::backend::CPU);
+    let mut product_seconds = 0.0;
+    let mut op = |w: &[f64]| {
+        let t = Instant::now();
+        let out = field.vjp::<crate::backend::CpuF64>(&p, w, &crate::backend::CPU);
+        product_seconds += t.elapsed().as_secs_f64();
+        out
+    };
     let start = Instant::now();
     let r = arnoldi(
         &mut op,
@@ -164,12 +177,14 @@ pub fn arnoldi_timing(
         50,
         &mut rng,
     );
-    Ok((
-        p.len(),
-        start.elapsed().as_secs_f64(),
-        r.products,
-        r.converged,
-    ))
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(ArnoldiTiming {
+        params: p.len(),
+        seconds,
+        product_seconds,
+        products: r.products,
+        converged: r.converged,
+    })
 }
 
 /// Writes a synthetic study of `trials` trials x `steps` recorded steps into `dir`, shaped like

@@ -387,10 +387,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             if let (true, Some(k)) = (spectrum, arnoldi) {
                 let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
-                println!("game                 params  top_k  seconds  products  converged");
+                println!(
+                    "game                 params  top_k  seconds  products  product_s  converged"
+                );
                 for w in widths {
-                    let (n, secs, products, converged) = ganlab::bench::arnoldi_timing(w, 256, k)?;
-                    println!("MLP 2x{w:<4} tanh f64  {n:>7} {k:>6} {secs:>8.2} {products:>9} {converged:>10}");
+                    let t = ganlab::bench::arnoldi_timing(w, 256, k)?;
+                    println!(
+                        "MLP 2x{w:<4} tanh f64  {:>7} {k:>6} {:>8.2} {:>9} {:>10.2} {:>10}",
+                        t.params, t.seconds, t.products, t.product_seconds, t.converged
+                    );
                 }
                 return Ok(ExitCode::SUCCESS);
             }
