@@ -165,7 +165,8 @@ impl GameField {
 
     /// How many copies of the parameters one graph carries when a probe needs many
     /// products: enough to amortise the per-operation cost of a small game, few enough that the
-    /// widest activation of all copies (`copies x 2 batch x width`) stays near 2^20 scalars.
+    /// widest activation of all copies (`copies x 2 batch x width`) stays near 2^17 scalars (1 MiB
+    /// in f64, so a block's activations stay in the cores' caches).
     pub fn block_size(&self) -> usize {
         let widest = [&self.theta, &self.phi]
             .iter()
@@ -473,8 +474,10 @@ impl Parts {
 }
 
 /// Scalars of the widest activation that one block of copies may hold (see
-/// [`GameField::block_size`]), and the most copies per graph.
-const BLOCK_SCALARS: usize = 1 << 20;
+/// [`GameField::block_size`]), and the most copies per graph. Measured with `ganlab bench
+/// --spectrum` (Jacobian seconds, 2 cores): 2^20 gave 64 / 64 / 32 copies at widths 16 / 32 /
+/// 64 and 0.4-0.5 / 3.3-3.9 / 26 s; 2^17 gives 16 / 8 / 4 copies and 0.4 / 2.6-2.8 / 21 s.
+const BLOCK_SCALARS: usize = 1 << 17;
 const MAX_BLOCK: usize = 64;
 
 /// Points of `g + d` scalars (row-major) cut into their theta rows and their phi rows.
