@@ -29,7 +29,7 @@ impl TrialSetup {
     pub fn new(cfg: &TrialConfig) -> anyhow::Result<TrialSetup> {
         let data = Dataset::from_config(&cfg.data)?;
         let prior = crate::prior::fit(cfg, &data)?;
-        let game = Game::new(cfg, data.dim(), prior.clone());
+        let game = Game::new(cfg, data.dim(), data.image_shape(), prior.clone());
         let field = GameField::new(cfg, &data, game.clone(), cfg.probe.batch);
         Ok(TrialSetup {
             cfg: cfg.clone(),

@@ -1,6 +1,8 @@
 //! Data distributions. Samples are drawn on the host from the trial's seeded stream, so the
 //! same seed gives the same batches on every backend.
 
+pub mod images;
+
 use std::f64::consts::PI;
 
 use rand::Rng;
@@ -8,7 +10,11 @@ use rand_distr::{Distribution, StandardNormal};
 
 use burn::tensor::{backend::Backend, Tensor};
 
+use std::sync::Arc;
+
 use crate::spec::{DataConfig, LatentConfig, Prior, RegressionFn};
+
+use images::{ImageSet, ImageShape};
 
 /// A distribution to sample training data from.
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ enum Kind {
     Table {
         rows: Vec<f64>,
     },
+    /// Images (bytes, scaled to [-1, 1] when drawn), uniformly with replacement.
+    Images(Arc<ImageSet>),
 }
 
 impl Dataset {
@@ -117,6 +125,11 @@ impl Dataset {
                     .map_err(|m| anyhow::anyhow!("{}: {m}", c.path))?;
                 (Kind::Table { rows }, dim)
             }
+            DataConfig::Images(c) => {
+                let set = images::load(c, images::Split::Train)?;
+                let dim = set.shape.len();
+                (Kind::Images(set), dim)
+            }
         };
         Ok(Dataset { kind, dim })
     }
@@ -130,6 +143,14 @@ impl Dataset {
     pub fn table_rows(&self) -> Option<&[f64]> {
         match &self.kind {
             Kind::Table { rows } => Some(rows),
+            _ => None,
+        }
+    }
+
+    /// The images' shape, for image data.
+    pub fn image_shape(&self) -> Option<ImageShape> {
+        match &self.kind {
+            Kind::Images(set) => Some(set.shape),
             _ => None,
         }
     }
@@ -192,6 +213,7 @@ impl Dataset {
                     out.extend_from_slice(&rows[r * self.dim..(r + 1) * self.dim]);
                 }
             }
+            Kind::Images(set) => return set.sample(rng, n),
         }
         out
     }

@@ -15,6 +15,7 @@ use crate::backend::GanBackend;
 
 use std::sync::Arc;
 
+use crate::data::images::ImageShape;
 use crate::nets::{Net, SkipNet};
 use crate::prior::FittedPrior;
 use crate::spec::{Loss, ObjectiveConfig, Regulariser, TrialConfig};
@@ -50,8 +51,13 @@ impl Game {
     /// generator is the skip-GAN's x = P(z) + alpha G(z); without one it is G itself, whatever
     /// the `skip` settings say (SPEC 3.4: with P = none the skip-GAN is the plain GAN), so a
     /// sweep over `prior_model` compares the skip-GAN with the plain GAN number for number.
-    pub fn new(cfg: &TrialConfig, x_dim: usize, prior: Option<Arc<FittedPrior>>) -> Game {
-        let g = Net::generator(&cfg.generator, cfg.latent.dim, x_dim);
+    pub fn new(
+        cfg: &TrialConfig,
+        x_dim: usize,
+        image: Option<ImageShape>,
+        prior: Option<Arc<FittedPrior>>,
+    ) -> Game {
+        let g = Net::generator(&cfg.generator, cfg.latent.dim, x_dim, image);
         let k = &cfg.skip;
         let generator = match prior {
             None => g,
@@ -80,7 +86,15 @@ impl Game {
             generator_lr_scale,
             generator,
             // PacGAN: D reads `pack` samples side by side.
-            discriminator: Net::discriminator(&cfg.discriminator, x_dim * cfg.objective.pack),
+            // PacGAN on images: the pack's samples side by side are its images' channels.
+            discriminator: Net::discriminator(
+                &cfg.discriminator,
+                x_dim * cfg.objective.pack,
+                image.map(|i| ImageShape {
+                    channels: i.channels * cfg.objective.pack,
+                    ..i
+                }),
+            ),
             objective: cfg.objective.clone(),
         }
     }
@@ -258,10 +272,10 @@ mod tests {
             ..Default::default()
         });
         cfg.objective.pack = 2;
-        let packed = Game::new(&cfg, 2, None);
+        let packed = Game::new(&cfg, 2, None, None);
         // The plain game on 4-column data has the same discriminator.
         cfg.objective.pack = 1;
-        let wide = Game::new(&cfg, 4, None);
+        let wide = Game::new(&cfg, 4, None, None);
         assert_eq!(packed.discriminator, wide.discriminator);
         let phi: Vec<Tensor<B, 2>> = packed
             .discriminator

@@ -4,6 +4,8 @@
 //! penalties. Linear layers are written as `x.matmul(w) + b`: burn's fused `nn::Linear`
 //! cannot be differentiated twice.
 
+pub mod dcgan;
+
 use std::sync::Arc;
 
 use burn::tensor::{activation, backend::Backend, Tensor};
@@ -11,6 +13,7 @@ use rand::Rng;
 
 use crate::activation::Activations;
 use crate::backend::matrix;
+use crate::data::images::ImageShape;
 use crate::prior::FittedPrior;
 use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig};
 
@@ -48,6 +51,8 @@ pub enum Net {
     Linear { dim: usize, init: f64 },
     /// The skip-GAN's generator, x = P(z) + alpha G(z) (see [`SkipNet`]).
     Skip(Box<SkipNet>),
+    /// A DCGAN generator or discriminator (see [`dcgan`]).
+    Dcgan(Box<dcgan::Dcgan>),
 }
 
 /// The skip-GAN's generator (SPEC section 3.4): x = P(z) + alpha G(z), the skip connection
@@ -91,9 +96,24 @@ impl SkipNet {
 }
 
 impl Net {
-    /// The generator a configuration names, mapping `z_dim` to `x_dim`.
-    pub fn generator(cfg: &GeneratorConfig, z_dim: usize, x_dim: usize) -> Net {
+    /// The generator a configuration names, mapping `z_dim` to `x_dim` (images of `image` for
+    /// a DCGAN; validation makes sure image data comes with one).
+    pub fn generator(
+        cfg: &GeneratorConfig,
+        z_dim: usize,
+        x_dim: usize,
+        image: Option<ImageShape>,
+    ) -> Net {
         match cfg {
+            GeneratorConfig::Dcgan(c) => Net::Dcgan(Box::new(dcgan::Dcgan {
+                role: dcgan::Role::Generator { z_dim },
+                image: image.unwrap_or(ImageShape {
+                    channels: 1,
+                    size: x_dim,
+                }),
+                width: c.width,
+                norm: c.norm,
+            })),
             GeneratorConfig::Mlp(m) => Net::Mlp {
                 dims: mlp_dims(z_dim, m.width, m.depth, x_dim),
                 activation: m.activation,
@@ -105,9 +125,23 @@ impl Net {
         }
     }
 
-    /// The discriminator a configuration names, mapping `x_dim` to one score.
-    pub fn discriminator(cfg: &DiscriminatorConfig, x_dim: usize) -> Net {
+    /// The discriminator a configuration names, mapping `x_dim` to one score (images of
+    /// `image` for a DCGAN).
+    pub fn discriminator(
+        cfg: &DiscriminatorConfig,
+        x_dim: usize,
+        image: Option<ImageShape>,
+    ) -> Net {
         match cfg {
+            DiscriminatorConfig::Dcgan(c) => Net::Dcgan(Box::new(dcgan::Dcgan {
+                role: dcgan::Role::Discriminator,
+                image: image.unwrap_or(ImageShape {
+                    channels: 1,
+                    size: x_dim,
+                }),
+                width: c.width,
+                norm: c.norm,
+            })),
             DiscriminatorConfig::Mlp(m) => Net::Mlp {
                 dims: mlp_dims(x_dim, m.width, m.depth, 1),
                 activation: m.activation,
@@ -145,6 +179,7 @@ impl Net {
                 }
                 v
             }
+            Net::Dcgan(d) => d.param_specs(),
         }
     }
 
@@ -155,6 +190,7 @@ impl Net {
             Net::Constant { dim, .. } => *dim,
             Net::Linear { .. } => 1,
             Net::Skip(s) => s.generator.out_dim(),
+            Net::Dcgan(d) => d.out_dim(),
         }
     }
 
@@ -192,6 +228,7 @@ impl Net {
                 }
                 v
             }
+            Net::Dcgan(d) => d.init(rng),
         }
     }
 
@@ -239,6 +276,7 @@ impl Net {
                     Some(p) => SkipNet::frozen_prior(p, x) + out,
                 }
             }
+            Net::Dcgan(d) => d.forward(params, x),
         }
     }
 }

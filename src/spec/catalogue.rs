@@ -39,6 +39,33 @@ pub const CATALOGUE: &[Section] = &[
                 "csv",
                 "rows of the CSV file `path` (header row, numeric columns)",
             ),
+            (
+                "images",
+                "square images from `source`, `size` pixels a side, `channels` 1 or 3, scaled to [-1, 1]",
+            ),
+        ],
+    },
+    Section {
+        title: "image sources (data.kind = images)",
+        key: "data.source",
+        entries: &[
+            (
+                "fashion_mnist",
+                "Fashion-MNIST's IDX files in `path` (default: Debian's /usr/share/datasets/fashion-mnist); t10k-* held out",
+            ),
+            ("mnist", "MNIST's IDX files (plain or .gz) in the folder `path`"),
+            (
+                "idx",
+                "the IDX images file `path` (labels beside it, if any); last tenth held out",
+            ),
+            (
+                "folder",
+                "the PNG/JPEG files in `path`, scaled and centre-cropped to `size`; last tenth held out",
+            ),
+            (
+                "shapes",
+                "`count` generated discs, squares, rings and crosses (seed `seed`); last tenth held out",
+            ),
         ],
     },
     Section {
@@ -81,6 +108,22 @@ pub const CATALOGUE: &[Section] = &[
                 "`depth` hidden layers of `width` units, `activation`, linear output",
             ),
             ("dirac", "outputs theta for every z (Dirac-GAN); `init`"),
+            (
+                "dcgan",
+                "image data: z -> linear -> 4x4 transposed convolutions of stride 2 (`norm`, ReLU) -> tanh; `width` channels next to the image, doubling away from it",
+            ),
+        ],
+    },
+    Section {
+        title: "DCGAN normalisations",
+        key: "generator.norm",
+        entries: &[
+            ("batch", "batch norm on the batch at hand (no running averages)"),
+            (
+                "layer",
+                "each sample over its channels and pixels, scaled per channel (WGAN-GP critics)",
+            ),
+            ("none", "none (layers keep their biases)"),
         ],
     },
     Section {
@@ -92,6 +135,10 @@ pub const CATALOGUE: &[Section] = &[
                 "`depth` hidden layers of `width` units, `activation`, one linear output",
             ),
             ("linear", "D(x) = psi . x (Dirac-GAN); `init`"),
+            (
+                "dcgan",
+                "image data: 4x4 convolutions of stride 2 (first without `norm`), leaky ReLU 0.2, linear score; `width` channels first, doubling",
+            ),
         ],
     },
     Section {
@@ -223,6 +270,13 @@ mod tests {
                 }
                 let extra = match (s.key, *name) {
                     ("data.kind", "csv") => continue, // needs a file; covered by the end-to-end tests
+                    // Sources that read files are covered by the end-to-end tests.
+                    ("data.kind", "images") | ("data.source", "fashion_mnist" | "mnist" | "idx" | "folder") => continue,
+                    ("data.source", _) => "[base.data]\nkind = \"images\"\n",
+                    ("generator.kind" | "discriminator.kind", "dcgan") | ("generator.norm", _) => {
+                        "[base.data]\nkind = \"images\"\nsource = \"shapes\"\nsize = 16\n\
+                         [base.generator]\nkind = \"dcgan\"\n[base.discriminator]\nkind = \"dcgan\"\n"
+                    }
                     ("generator.kind", "dirac") | ("discriminator.kind", "linear") => "",
                     ("prior_model.kind", "gmm") => "[base.latent]\ndim = 3\n",
                     ("train.update", "rk4") | ("train.update", "rk45") => {

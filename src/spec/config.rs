@@ -92,6 +92,8 @@ pub enum DataConfig {
     Regression(RegressionData),
     /// Rows of a CSV file of numeric columns (a header row is required).
     Csv(CsvData),
+    /// Square images, grey or colour, as rows of values in [-1, 1] (see `data::images`).
+    Images(ImageData),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -200,6 +202,55 @@ impl Default for RegressionData {
 pub struct CsvData {
     /// Path of the CSV file, relative to the experiment file.
     pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageData {
+    pub source: ImageSource,
+    /// `fashion_mnist` / `mnist`: the folder of the IDX files (Fashion-MNIST's default is
+    /// Debian's /usr/share/datasets/fashion-mnist); `idx`: the images file; `folder`: the
+    /// folder of PNG/JPEG images. Relative to the experiment file.
+    pub path: String,
+    /// Side of the square images in pixels: IDX images must have it, a folder's images are
+    /// scaled and centre-cropped to it, generated shapes are drawn at it.
+    pub size: usize,
+    /// 1 (grey) or 3 (colour).
+    pub channels: usize,
+    /// `shapes`: how many images to generate.
+    pub count: usize,
+    /// `shapes`: the seed of the generated set (the same set for every trial).
+    pub seed: u64,
+}
+impl Default for ImageData {
+    fn default() -> Self {
+        ImageData {
+            source: ImageSource::FashionMnist,
+            path: String::new(),
+            size: 28,
+            channels: 1,
+            count: 2048,
+            seed: 0,
+        }
+    }
+}
+
+/// Where images come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageSource {
+    /// Fashion-MNIST's IDX files (train-* for training, t10k-* held out).
+    #[default]
+    FashionMnist,
+    /// MNIST's IDX files, from the folder `path`.
+    Mnist,
+    /// One IDX images file (labels read from the `*-labels-idx1-ubyte*` file beside it, if
+    /// any); the last tenth is held out.
+    Idx,
+    /// A folder of PNG/JPEG files; the last tenth (by name) is held out.
+    Folder,
+    /// Generated discs, squares, rings and crosses (labelled), for tests and quick studies.
+    Shapes,
 }
 
 /// The latent prior p(z).
@@ -387,6 +438,37 @@ impl Default for MlpConfig {
     }
 }
 
+/// A DCGAN player for image data (see `nets::dcgan`): `width` channels next to the image,
+/// doubling per layer away from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DcganConfig {
+    pub width: usize,
+    /// Normalisation of the hidden layers (the discriminator's first layer has none).
+    pub norm: Norm,
+}
+impl Default for DcganConfig {
+    fn default() -> Self {
+        DcganConfig {
+            width: 32,
+            norm: Norm::Batch,
+        }
+    }
+}
+
+/// Normalisation of a DCGAN's hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    /// Batch norm on the statistics of the batch at hand (DCGAN).
+    #[default]
+    Batch,
+    /// Per-sample normalisation over channels and pixels, scaled per channel (WGAN-GP critics:
+    /// batch norm would tie a sample's gradient to the rest of its batch).
+    Layer,
+    None,
+}
+
 /// Initial value of the single parameter of a Dirac-GAN player.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -406,6 +488,8 @@ pub enum GeneratorConfig {
     Mlp(MlpConfig),
     /// The Dirac-GAN generator: outputs theta (one value per data dimension) for every z.
     Dirac(ScalarInit),
+    /// The DCGAN generator (image data).
+    Dcgan(DcganConfig),
 }
 
 /// The discriminator (or critic) D(x; phi), chosen by `kind`. Its output is a logit/score.
@@ -415,6 +499,8 @@ pub enum DiscriminatorConfig {
     Mlp(MlpConfig),
     /// The Dirac-GAN discriminator D(x) = psi . x, without bias.
     Linear(ScalarInit),
+    /// The DCGAN discriminator (image data).
+    Dcgan(DcganConfig),
 }
 
 /// The adversarial loss (see `game::loss` for the formulas).

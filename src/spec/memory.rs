@@ -27,8 +27,14 @@ impl MemoryEstimate {
     /// The key to change to make the estimate smaller: the one behind its largest part.
     pub fn largest_key(&self, c: &TrialConfig) -> &'static str {
         let mlp = |g: bool| match g {
-            true => matches!(c.generator, GeneratorConfig::Mlp(_)),
-            false => matches!(c.discriminator, DiscriminatorConfig::Mlp(_)),
+            true => matches!(
+                c.generator,
+                GeneratorConfig::Mlp(_) | GeneratorConfig::Dcgan(_)
+            ),
+            false => matches!(
+                c.discriminator,
+                DiscriminatorConfig::Mlp(_) | DiscriminatorConfig::Dcgan(_)
+            ),
         };
         if self.probes >= self.generator.max(self.discriminator) {
             "probe.max_dense"
@@ -51,6 +57,7 @@ fn data_dim(d: &DataConfig) -> usize {
         | DataConfig::Grid(_)
         | DataConfig::SwissRoll(_)
         | DataConfig::Regression(_) => 2,
+        DataConfig::Images(x) => x.channels * x.size * x.size,
     }
 }
 
@@ -63,16 +70,48 @@ fn mlp_size(m: &MlpConfig, input: usize, output: usize) -> (f64, f64) {
     (params, dims.iter().sum())
 }
 
+/// (parameters, activations per row) of a DCGAN player: its parameter count, and every
+/// feature map it makes (each layer's output, counted twice for the normalisation's copy).
+fn dcgan_size(d: &DcganConfig, data: &DataConfig, generator: bool, z_dim: usize) -> (f64, f64) {
+    use crate::nets::dcgan::{base_side, Dcgan, Role};
+    let DataConfig::Images(images) = data else {
+        return (0.0, 0.0);
+    };
+    let image = crate::data::images::ImageShape {
+        channels: images.channels,
+        size: images.size,
+    };
+    let net = Dcgan {
+        role: match generator {
+            true => Role::Generator { z_dim },
+            false => Role::Discriminator,
+        },
+        image,
+        width: d.width,
+        norm: d.norm,
+    };
+    let params: usize = net.param_specs().iter().map(|s| s.len()).sum();
+    let (mut side, k) = base_side(images.size);
+    let mut maps = 0usize;
+    for i in 0..k {
+        maps += (d.width << (k - 1 - i)) * side * side;
+        side *= 2;
+    }
+    (params as f64, (2 * maps + image.len()) as f64)
+}
+
 /// The estimate for one trial.
 pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
     let x = data_dim(&c.data);
     let (pg, ag) = match &c.generator {
         GeneratorConfig::Mlp(m) => mlp_size(m, c.latent.dim, x),
         GeneratorConfig::Dirac(_) => (x as f64, (c.latent.dim + x) as f64),
+        GeneratorConfig::Dcgan(d) => dcgan_size(d, &c.data, true, c.latent.dim),
     };
     let (pd, ad) = match &c.discriminator {
         DiscriminatorConfig::Mlp(m) => mlp_size(m, x, 1),
         DiscriminatorConfig::Linear(_) => (x as f64, (x + 1) as f64),
+        DiscriminatorConfig::Dcgan(d) => dcgan_size(d, &c.data, false, c.latent.dim),
     };
     let elt = match c.precision {
         Precision::F32 => 4.0,

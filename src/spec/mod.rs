@@ -447,6 +447,17 @@ fn resolve_paths(config: &mut TrialConfig, base_dir: &Path) -> Result<(), (Strin
         let full = full.canonicalize().unwrap_or(full);
         csv.path = full.to_string_lossy().into_owned();
     }
+    if let DataConfig::Images(images) = &mut config.data {
+        if !images.path.is_empty() {
+            let p = PathBuf::from(&images.path);
+            let full = if p.is_absolute() { p } else { base_dir.join(p) };
+            let full = full.canonicalize().unwrap_or(full);
+            images.path = full.to_string_lossy().into_owned();
+        }
+        // Read now (once per process; trials share the set) so a missing or corrupt file is
+        // refused before anything is written.
+        crate::data::images::check(images).map_err(|m| ("data.path".to_string(), m))?;
+    }
     Ok(())
 }
 

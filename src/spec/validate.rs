@@ -87,10 +87,12 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     match &c.generator {
         GeneratorConfig::Mlp(m) => check_mlp("generator", m)?,
         GeneratorConfig::Dirac(s) => finite("generator.init", s.init)?,
+        GeneratorConfig::Dcgan(d) => check_dcgan("generator", d, &c.data)?,
     }
     match &c.discriminator {
         DiscriminatorConfig::Mlp(m) => check_mlp("discriminator", m)?,
         DiscriminatorConfig::Linear(s) => finite("discriminator.init", s.init)?,
+        DiscriminatorConfig::Dcgan(d) => check_dcgan("discriminator", d, &c.data)?,
     }
     let o = &c.objective;
     positive("objective.clip", o.clip)?;
@@ -211,6 +213,33 @@ fn check_data(d: &DataConfig) -> Check {
                 Ok(())
             }
         }
+        DataConfig::Images(x) => {
+            use crate::spec::ImageSource;
+            count("data.size", x.size, 4, 512)?;
+            if x.channels != 1 && x.channels != 3 {
+                return fail(
+                    "data.channels",
+                    format!("is {}; allowed: 1 (grey) or 3 (colour)", x.channels),
+                );
+            }
+            match x.source {
+                ImageSource::Shapes => count("data.count", x.count, 10, 1 << 20),
+                ImageSource::FashionMnist => Ok(()),
+                ImageSource::Mnist | ImageSource::Idx | ImageSource::Folder
+                    if x.path.is_empty() =>
+                {
+                    fail(
+                        "data.path",
+                        match x.source {
+                            ImageSource::Mnist => "must name the folder holding MNIST's IDX files",
+                            ImageSource::Idx => "must name an IDX images file",
+                            _ => "must name a folder of PNG/JPEG images",
+                        },
+                    )
+                }
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -223,6 +252,7 @@ fn data_dim(d: &DataConfig) -> Option<usize> {
         | DataConfig::SwissRoll(_)
         | DataConfig::Regression(_) => Some(2),
         DataConfig::Csv(_) => None,
+        DataConfig::Images(x) => Some(x.channels * x.size * x.size),
     }
 }
 
@@ -316,8 +346,30 @@ fn check_prior_model(c: &TrialConfig) -> Check {
     if !matches!(c.generator, GeneratorConfig::Mlp(_)) && c.prior_model != PriorModelConfig::None {
         fail(
             "prior_model.kind",
-            "a prior model needs an `mlp` generator (the Dirac-GAN's generator ignores z)",
+            "a prior model needs an `mlp` generator (the Dirac-GAN's generator ignores z; a skip-GAN around a DCGAN is not built yet)",
         )?;
+    }
+    Ok(())
+}
+
+/// A DCGAN player needs image data whose side it can halve at least once (even, 8 or more).
+fn check_dcgan(player: &str, d: &DcganConfig, data: &DataConfig) -> Check {
+    count(&format!("{player}.width"), d.width, 1, 4096)?;
+    let DataConfig::Images(images) = data else {
+        return fail(
+            &format!("{player}.kind"),
+            "`dcgan` needs image data (`data.kind = \"images\"`); use `mlp` for points",
+        );
+    };
+    if crate::nets::dcgan::base_side(images.size).1 == 0 {
+        return fail(
+            "data.size",
+            format!(
+                "is {}; a DCGAN halves the image side with each layer: use an even size of 8 or \
+                 more (28, 32 and 64 are the usual ones)",
+                images.size
+            ),
+        );
     }
     Ok(())
 }

@@ -1,0 +1,351 @@
+//! Image data and DCGAN players: shapes, exact second derivatives through convolutions and
+//! normalisations (against central finite differences in f64), and the probe's Jacobian of a
+//! small DCGAN game.
+
+mod common;
+
+use burn::tensor::Tensor;
+
+use ganlab::backend::{host, matrix, CpuF64, CPU};
+use ganlab::data::images::ImageShape;
+use ganlab::game::penalty::{gradient_penalty, squared_gradient_penalty};
+use ganlab::nets::dcgan::{Dcgan, Role};
+use ganlab::nets::Net;
+use ganlab::spec::Norm;
+
+type B64 = CpuF64;
+
+fn dcgan(role: Role, channels: usize, size: usize, width: usize, norm: Norm) -> Net {
+    Net::Dcgan(Box::new(Dcgan {
+        role,
+        image: ImageShape { channels, size },
+        width,
+        norm,
+    }))
+}
+
+fn tensors(net: &Net, values: &[Vec<f64>]) -> Vec<Tensor<B64, 2>> {
+    net.param_specs()
+        .iter()
+        .zip(values)
+        .map(|(s, v)| matrix::<B64>(v.clone(), s.rows, s.cols, &CPU))
+        .collect()
+}
+
+fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    use rand::Rng;
+    let mut rng = ganlab::rng::stream(seed, ganlab::rng::Stream::Eval);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+#[test]
+fn dcgan_players_map_latent_rows_to_images_and_images_to_scores_at_28_32_and_64() {
+    let n = 3;
+    for size in [28, 32, 64] {
+        for channels in [1, 3] {
+            let image = ImageShape { channels, size };
+            let g = dcgan(Role::Generator { z_dim: 5 }, channels, size, 4, Norm::Batch);
+            let d = dcgan(Role::Discriminator, channels, size, 4, Norm::Batch);
+            let mut rng = ganlab::rng::stream(1, ganlab::rng::Stream::Eval);
+            let (gp, dp) = (g.init(&mut rng), d.init(&mut rng));
+            let z = matrix::<B64>(uniform(n * 5, 2), n, 5, &CPU);
+            let x = g.forward(&tensors(&g, &gp), z);
+            assert_eq!(x.dims(), [n, image.len()], "{size} x {channels}");
+            let xs = host(x.clone());
+            assert!(xs.iter().all(|v| v.abs() < 1.0), "tanh output");
+            let score = d.forward(&tensors(&d, &dp), x);
+            assert_eq!(score.dims(), [n, 1]);
+            assert!(host(score).iter().all(|v| v.is_finite()));
+        }
+    }
+    // Parameters of a 32 x 32 grey pair of width 4 (halvings 3, base 4), counted by hand:
+    // G: proj 5 x (16 4 4) + 256, its norm 2 x 16, up1 16 x (8 16) + norm 2 x 8, up2
+    // 8 x (4 16) + norm 2 x 4, out 4 x (1 16) + 1.
+    let g = dcgan(Role::Generator { z_dim: 5 }, 1, 32, 4, Norm::Batch);
+    let count = |net: &Net| net.param_specs().iter().map(|s| s.len()).sum::<usize>();
+    let want_g = 5 * 256 + 256 + 32 + 16 * 128 + 16 + 8 * 64 + 8 + 4 * 16 + 1;
+    assert_eq!(count(&g), want_g);
+    // D: down0 4 x (1 16) + 4, down1 8 x (4 16) + norm 2 x 8, down2 16 x (8 16) + norm
+    // 2 x 16, out (16 4 4) x 1 + 1.
+    let d = dcgan(Role::Discriminator, 1, 32, 4, Norm::Batch);
+    let want_d = 64 + 4 + 8 * 64 + 16 + 16 * 128 + 32 + 256 + 1;
+    assert_eq!(count(&d), want_d);
+}
+
+#[test]
+fn copies_of_a_dcgan_never_mix() {
+    // Two copies with different parameters in one rank-3 pass give what each gives alone: a
+    // probe's Jacobian blocks rely on it (grouped convolutions, per-copy normalisation).
+    for norm in [Norm::Batch, Norm::Layer, Norm::None] {
+        for role in [Role::Generator { z_dim: 3 }, Role::Discriminator] {
+            let net = dcgan(role, 3, 16, 2, norm);
+            let specs = net.param_specs();
+            let mut rng = ganlab::rng::stream(5, ganlab::rng::Stream::Eval);
+            let (a, b) = (net.init(&mut rng), net.init(&mut rng));
+            let input = match role {
+                Role::Generator { .. } => 3,
+                Role::Discriminator => 3 * 16 * 16,
+            };
+            let n = 4;
+            let rows = uniform(n * input, 7);
+            let alone = |p: &[Vec<f64>]| {
+                host(net.forward(
+                    &tensors(&net, p),
+                    matrix::<B64>(rows.clone(), n, input, &CPU),
+                ))
+            };
+            let stacked: Vec<Tensor<B64, 3>> = specs
+                .iter()
+                .zip(a.iter().zip(&b))
+                .map(|(s, (x, y))| {
+                    let mut v = x.clone();
+                    v.extend(y);
+                    Tensor::from_data(burn::tensor::TensorData::new(v, [2, s.rows, s.cols]), &CPU)
+                })
+                .collect();
+            let mut both_rows = rows.clone();
+            both_rows.extend(&rows);
+            let x: Tensor<B64, 3> = Tensor::from_data(
+                burn::tensor::TensorData::new(both_rows, [2, n, input]),
+                &CPU,
+            );
+            let both = host(net.forward(&stacked, x));
+            let (ya, yb) = (alone(&a), alone(&b));
+            assert_ne!(ya, yb);
+            let joined: Vec<f64> = ya.iter().chain(&yb).copied().collect();
+            let err = both
+                .iter()
+                .zip(&joined)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f64::max);
+            assert!(err < 1e-12, "{norm:?} {role:?}: {err}");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pen {
+    WganGp,
+    R1,
+}
+
+/// The penalty's weight gradient through a DCGAN critic of 16 x 16 images (two convolutions,
+/// the second normalised), exact and by central differences.
+fn penalty_gradients(kind: Pen, norm: Norm) -> (Vec<f64>, Vec<f64>) {
+    let channels = 2;
+    let net = dcgan(Role::Discriminator, channels, 16, 2, norm);
+    let specs = net.param_specs();
+    let mut rng = ganlab::rng::stream(3, ganlab::rng::Stream::Eval);
+    // Scales away from 1 and shifts away from 0, so their derivatives are exercised.
+    let phi: Vec<Vec<f64>> = net
+        .init(&mut rng)
+        .into_iter()
+        .zip(&specs)
+        .map(|(v, s)| {
+            let u = uniform(v.len(), 9);
+            if s.name.ends_with(".w") {
+                v.iter().zip(u).map(|(a, b)| 5.0 * a + 0.05 * b).collect()
+            } else {
+                v.iter().zip(u).map(|(a, b)| a + 0.3 * b).collect()
+            }
+        })
+        .collect();
+    let n = 4;
+    let x_dim = channels * 256;
+    let real = uniform(n * x_dim, 1);
+    let fake = uniform(n * x_dim, 2);
+    let eps: Vec<f64> = uniform(n, 4).iter().map(|e| (e + 1.0) / 2.0).collect();
+    let value = |t: &[Tensor<B64, 2>]| -> Tensor<B64, 1> {
+        let r = matrix::<B64>(real.clone(), n, x_dim, &CPU);
+        match kind {
+            Pen::WganGp => {
+                let f = matrix::<B64>(fake.clone(), n, x_dim, &CPU);
+                let e = matrix::<B64>(eps.clone(), n, 1, &CPU);
+                gradient_penalty(&net, t, r, f, e, 10.0, false)
+            }
+            Pen::R1 => squared_gradient_penalty(&net, t, r, 10.0, false),
+        }
+    };
+    let tracked: Vec<Tensor<B64, 2>> = tensors(&net, &phi)
+        .into_iter()
+        .map(|t| t.require_grad())
+        .collect();
+    let grads = value(&tracked).backward();
+    let exact: Vec<f64> = tracked
+        .iter()
+        .flat_map(|t| {
+            t.grad(&grads)
+                .map(host)
+                .unwrap_or_else(|| vec![0.0; t.shape().num_elements()])
+        })
+        .collect();
+    let h = 1e-5;
+    let mut fd = Vec::new();
+    for (i, tensor) in phi.iter().enumerate() {
+        for j in 0..tensor.len() {
+            let at = |delta: f64| {
+                let mut p = phi.clone();
+                p[i][j] += delta;
+                host(value(&tensors(&net, &p)))[0]
+            };
+            fd.push((at(h) - at(-h)) / (2.0 * h));
+        }
+    }
+    (exact, fd)
+}
+
+#[test]
+fn r1_and_wgan_gp_weight_gradients_through_a_dcgan_critic_match_finite_differences() {
+    for kind in [Pen::WganGp, Pen::R1] {
+        for norm in [Norm::Layer, Norm::Batch, Norm::None] {
+            let (exact, fd) = penalty_gradients(kind, norm);
+            let err = exact
+                .iter()
+                .zip(&fd)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let size = fd.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let nonzero = fd.iter().filter(|x| x.abs() > 1e-8).count();
+            assert!(
+                nonzero > fd.len() / 2,
+                "{kind:?} {norm:?}: gradient mostly zero ({nonzero} of {})",
+                fd.len()
+            );
+            assert!(
+                err / size < 1e-6,
+                "{kind:?} {norm:?}: relative error {:e}",
+                err / size
+            );
+        }
+    }
+}
+
+/// An IDX file of `count` random `size` x `size` grey images in `dir`. Noise, not shapes:
+/// flat backgrounds make many patches identical, so one kink of a (leaky) ReLU is met at many
+/// positions at once and central differences jump there.
+fn noise_idx(dir: &std::path::Path, count: usize, size: usize) -> std::path::PathBuf {
+    let mut bytes = vec![0u8, 0, 8, 3];
+    for d in [count, size, size] {
+        bytes.extend((d as u32).to_be_bytes());
+    }
+    bytes.extend(
+        uniform(count * size * size, 12)
+            .iter()
+            .map(|u| ((u + 1.0) * 127.5) as u8),
+    );
+    let path = dir.join("noise-images-idx3-ubyte");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn image_game(
+    images: &std::path::Path,
+    loss: ganlab::spec::Loss,
+    reg: ganlab::spec::Regulariser,
+    norm: Norm,
+) -> ganlab::spec::TrialConfig {
+    use ganlab::spec::*;
+    let mut cfg = TrialConfig::default();
+    cfg.data = DataConfig::Images(ImageData {
+        source: ImageSource::Idx,
+        path: images.to_string_lossy().into_owned(),
+        size: 16,
+        channels: 1,
+        ..Default::default()
+    });
+    cfg.latent.dim = 3;
+    cfg.precision = Precision::F64;
+    cfg.generator = GeneratorConfig::Dcgan(DcganConfig {
+        width: 2,
+        norm: Norm::Batch,
+    });
+    cfg.discriminator = DiscriminatorConfig::Dcgan(DcganConfig { width: 2, norm });
+    cfg.objective.loss = loss;
+    cfg.objective.regulariser = reg;
+    cfg.probe.batch = 4;
+    cfg
+}
+
+#[test]
+fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
+    use ganlab::spec::{Loss, Regulariser};
+    let tmp = tempfile::tempdir().unwrap();
+    let images = noise_idx(tmp.path(), 40, 16);
+    for (loss, reg, norm) in [
+        (Loss::NonSaturating, Regulariser::None, Norm::None),
+        (Loss::NonSaturating, Regulariser::R1, Norm::Batch),
+        (Loss::WganGp, Regulariser::None, Norm::Layer),
+    ] {
+        let cfg = image_game(&images, loss, reg, norm);
+        let trainer = ganlab::train::Trainer::<B64>::new(&cfg, CPU).unwrap();
+        let field = &trainer.field.setup.field;
+        // DCGAN's initial weights (std 0.02) put most pre-activations within 1e-3 of the
+        // (leaky) ReLU's kink, where central differences jump; scaled up, the kinks are rare.
+        let p: Vec<f64> = trainer
+            .flat_parameters()
+            .iter()
+            .zip(uniform(trainer.flat_parameters().len(), 8))
+            .map(|(x, u)| 10.0 * x + 0.1 * u)
+            .collect();
+        let n = p.len();
+        assert!(
+            field.block_size() > 1,
+            "the test must cover copies side by side"
+        );
+        let exact = field.jacobian::<B64>(&p, &CPU);
+        // Column j of J by central differences of v, many points per graph.
+        let h = 1e-5;
+        let mut fd = vec![0.0; n * n];
+        for cols in (0..n).collect::<Vec<_>>().chunks(32) {
+            let mut points = Vec::new();
+            for &j in cols {
+                for s in [h, -h] {
+                    let mut q = p.clone();
+                    q[j] += s;
+                    points.extend(q);
+                }
+            }
+            let v = field.fields::<B64>(&points, &CPU);
+            for (c, &j) in cols.iter().enumerate() {
+                let (plus, minus) = (
+                    &v[2 * c * n..(2 * c + 1) * n],
+                    &v[(2 * c + 1) * n..(2 * c + 2) * n],
+                );
+                for i in 0..n {
+                    fd[i * n + j] = (plus[i] - minus[i]) / (2.0 * h);
+                }
+            }
+        }
+        let err = exact
+            .iter()
+            .zip(&fd)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let size = fd.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!(
+            size > 1e-3,
+            "{loss:?}: J is near zero, the test would be void"
+        );
+        assert!(
+            err / size < 1e-6,
+            "{loss:?} {norm:?}: relative error {:e}",
+            err / size
+        );
+        // One graph per row gives the blocks' numbers (grouped convolutions sum in another
+        // order, so not always the same bits; the block size is fixed by the game, so a trial's
+        // numbers still do not depend on threads).
+        let single = field.jacobian_blocked::<B64>(&p, 1, &CPU);
+        let apart = single
+            .iter()
+            .zip(&exact)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let largest = exact.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(
+            apart <= 1e-13 * largest,
+            "{loss:?}: blocks and rows {apart:e} apart"
+        );
+    }
+}
