@@ -34,6 +34,19 @@ pub trait TrialSink {
     fn samples_rows(&mut self, _step: u64, _real: bool, _points: &[f64]) -> anyhow::Result<()> {
         Ok(())
     }
+    /// Saves the sample grid (PNG bytes) of an image trial at `step`.
+    fn image_grid(&mut self, _step: u64, _png: &[u8]) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Saves a grid (PNG bytes) of real images of an image trial, once at its start.
+    fn real_grid(&mut self, _png: &[u8]) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Called once when a trial ends (done or diverged): an image trial's grids become one
+    /// animation.
+    fn grids_done(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Saves the trial state with the records made so far; the records sent before it must
     /// be on disk when it is, so that a resumed trial continues its tables where the state
     /// was taken.

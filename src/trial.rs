@@ -365,6 +365,27 @@ fn record_coverage<B: GanBackend>(
     Ok(Some(m))
 }
 
+/// Saves the sample grid of an image trial: the generator's images of the first evaluation
+/// latents (the same z at every measurement).
+fn record_grid<B: GanBackend>(
+    t: &Trainer<B>,
+    step: u64,
+    sink: &mut dyn TrialSink,
+) -> anyhow::Result<()> {
+    use crate::report::grid::{grid_png, GRID_IMAGES};
+    let Some(shape) = t.setup().data.image_shape() else {
+        return Ok(());
+    };
+    let cfg = t.cfg();
+    let z = sample_latent(
+        &cfg.latent,
+        &mut stream(cfg.seed, Stream::Eval),
+        GRID_IMAGES,
+    );
+    let x = t.generate(z, GRID_IMAGES);
+    sink.image_grid(step, &grid_png(&x, shape, 8)?)
+}
+
 /// Trains one trial on backend `B` from its start or from `resume`, sending records to `sink`
 /// and step counts to `progress`.
 pub fn run<B: GanBackend>(
@@ -394,6 +415,11 @@ pub fn run<B: GanBackend>(
                 let real = data.sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
                 sink.samples_rows(0, true, &real)?;
             }
+            if let Some(shape) = data.image_shape() {
+                use crate::report::grid::{grid_png, GRID_IMAGES};
+                let real = data.sample(&mut stream(cfg.seed, Stream::Plot), GRID_IMAGES);
+                sink.real_grid(&grid_png(&real, shape, 8)?)?;
+            }
             RecordState {
                 initial_point: (cfg.probe.every > 0).then_some(start_point),
                 ..RecordState::default()
@@ -421,6 +447,7 @@ pub fn run<B: GanBackend>(
             if let Some(m) = record_coverage(&trainer, step, sink, &mut rec)? {
                 rec.last_modes = Some(m);
             }
+            record_grid(&trainer, step, sink)?;
         }
         // Row values (dist_to_equilibrium, probes) describe the point before this step's
         // updates.
@@ -488,6 +515,10 @@ pub fn run<B: GanBackend>(
         if let Some(m) = record_coverage(&trainer, cfg.steps, sink, &mut rec)? {
             rec.last_modes = Some(m);
         }
+        record_grid(&trainer, cfg.steps, sink)?;
+    }
+    if !matches!(ending, Ending::Interrupted { .. }) {
+        sink.grids_done()?;
     }
     let mut finals: Vec<(String, f64)> = columns
         .iter()

@@ -349,3 +349,152 @@ fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
         );
     }
 }
+
+const SHAPES_STUDY: &str = r#"
+[study]
+name = "shapes"
+description = "DCGAN on generated shapes (test)"
+
+[base]
+steps = 12
+[base.data]
+kind = "images"
+source = "shapes"
+size = 8
+count = 100
+[base.latent]
+dim = 4
+[base.generator]
+kind = "dcgan"
+width = 2
+[base.discriminator]
+kind = "dcgan"
+width = 2
+norm = "layer"
+[base.train]
+batch = 8
+[base.record]
+modes_every = 4
+eval_samples = 64
+[base.probe]
+every = 6
+batch = 8
+
+[sweep]
+"objective.loss" = ["non_saturating", "wgan_gp"]
+seed = [0]
+"#;
+
+#[test]
+fn a_small_image_study_runs_end_to_end_and_its_report_shows_the_grids() {
+    use common::study::{ganlab_env, run_study, text};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("shapes.toml");
+    std::fs::write(&file, SHAPES_STUDY).unwrap();
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &["--jobs", "2"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    for trial in ["000-non_saturating-0", "001-wgan_gp-0"] {
+        let dir = out.join(trial);
+        let status = std::fs::read_to_string(dir.join("status.toml")).unwrap();
+        assert!(status.contains("status = \"done\""), "{trial}: {status}");
+        // Grids at steps 0, 4, 8 and the end; 8 x 8 images of 8 x 8 pixels enlarged 6 times.
+        let grids = ganlab::report::grid::grid_files(&dir);
+        assert_eq!(
+            grids.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [0, 4, 8, 12],
+            "{trial}"
+        );
+        let img = image::open(&grids[3].1).unwrap();
+        assert_eq!((img.width(), img.height()), (8 * 49 + 1, 8 * 49 + 1));
+        // The animation holds every grid.
+        use image::AnimationDecoder;
+        let gif = std::fs::File::open(dir.join("grids/trial.gif")).unwrap();
+        let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(gif))
+            .unwrap()
+            .into_frames()
+            .collect_frames()
+            .unwrap();
+        assert_eq!(frames.len(), 4);
+        let eigen = std::fs::read_to_string(dir.join("eigen.csv")).unwrap();
+        assert!(eigen.lines().any(|l| l.starts_with("6,game,dense,")));
+    }
+    let to = tmp.path().join("report");
+    let o = ganlab_env(
+        &[
+            "report",
+            out.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let page = std::fs::read_to_string(to.join("index.html")).unwrap();
+    for trial in ["000-non_saturating-0", "001-wgan_gp-0"] {
+        assert!(to.join("trials").join(trial).join("samples.png").is_file());
+        assert!(to.join("trials").join(trial).join("samples.gif").is_file());
+        assert!(to.join("trials").join(trial).join("real.png").is_file());
+        assert!(page.contains(&format!("trials/{trial}/samples.png")));
+        assert!(page.contains(&format!("trials/{trial}/samples.gif")));
+    }
+    // One grid per compared value, in the comparison by objective.loss.
+    assert!(
+        page.contains("objective.loss = wgan_gp: 001-wgan_gp-0"),
+        "{page}"
+    );
+}
+
+#[test]
+fn missing_or_corrupt_image_files_are_refused_by_name_before_anything_is_written() {
+    use common::study::{run_study, text};
+    let tmp = tempfile::tempdir().unwrap();
+    let bad_idx = tmp.path().join("bad-images-idx3-ubyte");
+    std::fs::write(
+        &bad_idx,
+        [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 8, 1, 2, 3],
+    )
+    .unwrap();
+    let folder = tmp.path().join("pictures");
+    std::fs::create_dir(&folder).unwrap();
+    image::RgbImage::new(10, 12)
+        .save(folder.join("a.png"))
+        .unwrap();
+    std::fs::write(folder.join("b.jpg"), b"not a jpeg").unwrap();
+    let wrong_size = tmp.path().join("small-images-idx3-ubyte");
+    let mut bytes = vec![0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 4];
+    bytes.extend([0u8; 16]);
+    std::fs::write(&wrong_size, bytes).unwrap();
+    for (data, says) in [
+        (
+            format!("source = \"idx\"\npath = \"{}\"", bad_idx.display()),
+            format!("{}: not an IDX file of bytes: its header says [2, 8, 8] = 128 bytes of data, the file holds 3", bad_idx.display()),
+        ),
+        (
+            format!("source = \"idx\"\npath = \"{}\"", wrong_size.display()),
+            format!("{}: its images are 4 x 4 with 1 channel(s); the experiment asks for 8 x 8", wrong_size.display()),
+        ),
+        (
+            format!("source = \"folder\"\npath = \"{}\"", folder.display()),
+            format!("{}: not a readable image", folder.join("b.jpg").display()),
+        ),
+        (
+            format!("source = \"mnist\"\npath = \"{}\"", tmp.path().display()),
+            format!("{}: not found", tmp.path().join("train-images-idx3-ubyte").display()),
+        ),
+    ] {
+        let file = tmp.path().join("e.toml");
+        std::fs::write(
+            &file,
+            format!("[study]\nname = \"e\"\n[base]\nsteps = 2\n[base.data]\nkind = \"images\"\nsize = 8\n{data}\n"),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        let o = run_study(&file, &out, &[], &[]);
+        assert!(!o.status.success());
+        let t = text(&o);
+        assert!(t.contains(&says), "wanted {says:?} in {t}");
+        assert!(t.contains("e.toml") && t.contains("data.path"), "{t}");
+        assert!(!out.exists(), "nothing is written: {t}");
+    }
+}

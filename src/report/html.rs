@@ -47,6 +47,8 @@ td.text, th.text { text-align: left; }
 .figures figure { margin: 0; }
 .figures img { width: 440px; border: 1px solid #eee; }
 figcaption { font-size: 12px; }
+.grids { display: flex; flex-wrap: wrap; gap: 8px; }
+figure.grid { margin: 0; } figure.grid img { width: 300px; image-rendering: pixelated; }
 .diverged { color: #b00; } .failed { color: #b00; } .unfinished { color: #a60; }
 .collapsed { color: #a40; } .converged { color: #070; } .oscillating { color: #a60; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }

@@ -7,6 +7,7 @@
 //! half-written one behind.
 
 pub mod figures;
+pub mod grid;
 pub mod html;
 pub mod summary;
 pub mod tables;
@@ -155,6 +156,7 @@ fn render(
                 let dir = staging.join("trials").join(&t.name);
                 fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
+                copy_grids(t, &dir)?;
                 trial_figures::draw(t, &dir)
             })
             .collect();
@@ -220,6 +222,54 @@ fn render(
         figures,
         parquet: Vec::new(),
     })
+}
+
+/// Where an image trial's last sample grid and its animation go in its report folder.
+const GRID_FILE: &str = "samples.png";
+const ANIMATION_FILE: &str = "samples.gif";
+const REAL_FILE: &str = "real.png";
+
+/// Copies an image trial's last sample grid and its animation into its report folder.
+fn copy_grids(t: &tables::TrialTables, dir: &Path) -> anyhow::Result<()> {
+    let copy = |from: &Path, name: &str| -> anyhow::Result<()> {
+        fs::copy(from, dir.join(name))
+            .map(|_| ())
+            .with_context(|| format!("cannot copy {} into the report", from.display()))
+    };
+    if let Some((_, last)) = t.grids.last() {
+        copy(last, GRID_FILE)?;
+    }
+    if let Some(gif) = &t.animation {
+        copy(gif, ANIMATION_FILE)?;
+    }
+    if let Some(real) = &t.real_grid {
+        copy(real, REAL_FILE)?;
+    }
+    Ok(())
+}
+
+/// The last sample grid of an image trial as a figure (linking to its animation, if any).
+fn grid_figure(o: &mut String, t: &tables::TrialTables, caption: &str) {
+    let Some((step, _)) = t.grids.last() else {
+        return;
+    };
+    let folder: Vec<String> = t.name.split('/').map(html::url_segment).collect();
+    let base = format!("trials/{}", folder.join("/"));
+    let img = format!("<img src=\"{base}/{GRID_FILE}\" alt=\"samples\" loading=\"lazy\">");
+    let linked = match t.animation {
+        Some(_) => format!("<a href=\"{base}/{ANIMATION_FILE}\">{img}</a>"),
+        None => img,
+    };
+    let more = if t.animation.is_some() {
+        "; click for the whole trial"
+    } else {
+        ""
+    };
+    let _ = write!(
+        o,
+        "<figure class=\"grid\">{linked}<figcaption>{} (step {step}{more})</figcaption></figure>\n",
+        html::escape(caption)
+    );
 }
 
 /// A key as a file-name part: letters, digits, `.`, `-`, `_`; anything else becomes `_`.
@@ -576,6 +626,25 @@ fn index_html(
     for (key, stem, df, chart) in comparisons {
         let _ = writeln!(o, "<h3>By <code>{}</code></h3>", escape(key));
         html::table(&mut o, df, false);
+        // Image studies: the last grid of the first trial of each value.
+        if let Some(k) = s
+            .swept_keys
+            .iter()
+            .position(|sk| summary::swept_column(sk) == *key)
+        {
+            let mut seen: Vec<&str> = Vec::new();
+            let mut grids = String::new();
+            for t in &s.trials {
+                let v = t.swept[k].as_str();
+                if !t.grids.is_empty() && !seen.contains(&v) {
+                    seen.push(v);
+                    grid_figure(&mut grids, t, &format!("{key} = {v}: {}", t.name));
+                }
+            }
+            if !grids.is_empty() {
+                let _ = write!(o, "<div class=\"grids\">{grids}</div>\n");
+            }
+        }
         if chart.is_some() {
             html::figures(
                 &mut o,
@@ -625,6 +694,15 @@ fn index_html(
         // A compared trial is `STUDY/TRIAL`, in folders of those names: each part is encoded.
         let folder: Vec<String> = t.name.split('/').map(html::url_segment).collect();
         html::figures(&mut o, &format!("trials/{}", folder.join("/")), figs);
+        grid_figure(&mut o, t, "samples of the evaluation latents");
+        if t.real_grid.is_some() {
+            let _ = write!(
+                o,
+                "<figure class=\"grid\"><img src=\"trials/{}/{REAL_FILE}\" alt=\"real images\" \
+                 loading=\"lazy\"><figcaption>real images</figcaption></figure>\n",
+                folder.join("/")
+            );
+        }
     }
     o.push_str("</body></html>\n");
     o

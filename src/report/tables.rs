@@ -36,6 +36,12 @@ pub struct TrialTables {
     /// training ended at, which metrics.csv has no row for).
     pub finals: Vec<(String, f64)>,
     pub samples: Option<DataFrame>,
+    /// Sample grids of an image trial (`grids/step-N.png`), in step order.
+    pub grids: Vec<(u64, PathBuf)>,
+    /// Its animation (`grids/trial.gif`), once the trial has ended.
+    pub animation: Option<PathBuf>,
+    /// A grid of its real images (`grids/real.png`).
+    pub real_grid: Option<PathBuf>,
 }
 
 /// A study folder as recorded.
@@ -109,6 +115,9 @@ impl StudyTables {
                 eigen: None,
                 path_angle: None,
                 samples: None,
+                grids: Vec::new(),
+                animation: None,
+                real_grid: None,
                 finals: Vec::new(),
                 name,
             };
@@ -226,6 +235,9 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
         t.status = "missing".into();
         return Ok(());
     }
+    t.grids = super::grid::grid_files(dir);
+    t.animation = Some(dir.join("grids").join(super::grid::ANIMATION)).filter(|p| p.is_file());
+    t.real_grid = Some(dir.join("grids").join(super::grid::REAL)).filter(|p| p.is_file());
     if let Ok(text) = fs::read_to_string(dir.join("status.toml")) {
         if let Ok(s) = toml::from_str::<TrialStatus>(&text) {
             t.status = s.status.as_str().into();

@@ -652,6 +652,31 @@ impl TrialSink for CsvSink {
         self.named("samples.csv", r)
     }
 
+    fn image_grid(&mut self, step: u64, png: &[u8]) -> anyhow::Result<()> {
+        let dir = self.dir.join("grids");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_atomic(&dir.join(crate::report::grid::grid_name(step)), png)
+    }
+
+    fn real_grid(&mut self, png: &[u8]) -> anyhow::Result<()> {
+        let dir = self.dir.join("grids");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_atomic(&dir.join(crate::report::grid::REAL), png)
+    }
+
+    fn grids_done(&mut self) -> anyhow::Result<()> {
+        use crate::report::grid;
+        let frames: Vec<PathBuf> = grid::grid_files(&self.dir)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let gif = grid::animate(&frames)?;
+        write_atomic(&self.dir.join("grids").join(grid::ANIMATION), &gif)
+    }
+
     fn path_angle(&mut self, points: &[PathPoint]) -> anyhow::Result<()> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(["alpha", "cosine", "norm", "norm_g", "norm_d"])?;
