@@ -58,6 +58,71 @@ fn measure<B: GanBackend>(cfg: &TrialConfig, device: B::Device) -> anyhow::Resul
     Ok(cfg.steps as f64 / secs)
 }
 
+/// The DCGAN benchmark's configuration (issue 12's reference): 28 x 28 grey images (the
+/// generated shapes, so no file is needed; the data do not change the cost), z of dim 100,
+/// width 64 (PyTorch's DCGAN example's ngf = ndf = 64), batch norm in G, batch norm in D for
+/// the non-saturating loss and layer norm for WGAN-GP's critic, Adam (lr 2e-4, beta1 0.5).
+/// `tools/pytorch_dcgan.py` is the same model in PyTorch.
+pub fn dcgan_config(loss: crate::spec::Loss, batch: usize, steps: u64) -> TrialConfig {
+    use crate::spec::*;
+    let mut cfg = TrialConfig::default();
+    cfg.steps = steps;
+    cfg.data = DataConfig::Images(ImageData {
+        source: ImageSource::Shapes,
+        size: 28,
+        channels: 1,
+        count: 2048,
+        ..Default::default()
+    });
+    cfg.latent.dim = 100;
+    cfg.generator = GeneratorConfig::Dcgan(DcganConfig {
+        width: 64,
+        norm: Norm::Batch,
+    });
+    cfg.discriminator = DiscriminatorConfig::Dcgan(DcganConfig {
+        width: 64,
+        norm: if loss == Loss::WganGp {
+            Norm::Layer
+        } else {
+            Norm::Batch
+        },
+    });
+    cfg.objective.loss = loss;
+    cfg.train.batch = batch;
+    let adam = OptimizerConfig::Adam(AdamConfig {
+        lr: 2e-4,
+        beta1: 0.5,
+        ..AdamConfig::default()
+    });
+    cfg.train.opt_g = adam.clone();
+    cfg.train.opt_d = adam;
+    cfg
+}
+
+/// Steps per second of the DCGAN benchmark (f32, CPU or CUDA).
+pub fn dcgan_steps_per_second(
+    loss: crate::spec::Loss,
+    batch: usize,
+    steps: u64,
+    backend: BenchBackend,
+) -> anyhow::Result<f64> {
+    let cfg = dcgan_config(loss, batch, steps);
+    match backend {
+        BenchBackend::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                use crate::backend::{Cuda, CudaDevice};
+                use burn::backend::Autodiff;
+                return measure::<Autodiff<Cuda<f32>>>(&cfg, CudaDevice::default());
+            }
+            #[cfg(not(feature = "cuda"))]
+            anyhow::bail!("this ganlab was built without the `cuda` feature");
+        }
+        BenchBackend::Ndarray => measure::<crate::backend::NdArrayF32>(&cfg, crate::backend::CPU),
+        BenchBackend::Cpu => measure::<crate::backend::CpuF32>(&cfg, crate::backend::CPU_F32),
+    }
+}
+
 /// Which backend a benchmark runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchBackend {

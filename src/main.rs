@@ -135,6 +135,11 @@ enum Command {
         /// (MLP 2 x 128, Adam, f32), median of 20.
         #[arg(long)]
         checkpoint: bool,
+        /// Time DCGAN training steps instead: 28 x 28 grey images, z dim 100, width 64, Adam,
+        /// batch --batch (64 unless given), with LOSS `non_saturating` or `wgan_gp` (as
+        /// tools/pytorch_dcgan.py does in PyTorch).
+        #[arg(long, value_name = "LOSS", value_parser = ["non_saturating", "wgan_gp"])]
+        dcgan: Option<String>,
     },
 }
 
@@ -368,6 +373,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             arnoldi,
             report,
             checkpoint,
+            dcgan,
         } => {
             if checkpoint {
                 let c = ganlab::bench::checkpoint_timing(20)?;
@@ -378,6 +384,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     1e3 * c.save_s,
                     1e3 * c.load_s
                 );
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(loss) = dcgan {
+                let which = match backend.as_str() {
+                    "ndarray" => ganlab::bench::BenchBackend::Ndarray,
+                    "cuda" => ganlab::bench::BenchBackend::Cuda,
+                    _ => ganlab::bench::BenchBackend::Cpu,
+                };
+                let l = match loss.as_str() {
+                    "wgan_gp" => ganlab::spec::Loss::WganGp,
+                    _ => ganlab::spec::Loss::NonSaturating,
+                };
+                // --batch defaults to the MLP shapes' 512; the DCGAN reference is 64.
+                let batch = if batch == 512 { 64 } else { batch };
+                let sps = ganlab::bench::dcgan_steps_per_second(l, batch, steps, which)?;
+                println!("DCGAN 28x28 {loss} batch {batch} f32 {backend}: {sps:.2} steps/s");
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(trials) = report {

@@ -214,7 +214,7 @@ impl Dcgan {
         };
         let (w, bias) = (next(), next());
         let c0 = self.channels(0);
-        let mut h = to_maps(z.matmul(w) + bias, c0, b);
+        let mut h = to_maps(affine(z, w, bias), c0, b);
         if self.normed() {
             h = self.normalise(h, next(), next(), copies);
         }
@@ -259,11 +259,13 @@ impl Dcgan {
             h = activation::leaky_relu(h, LEAK);
         }
         let (w, bias) = (next(), next());
-        from_maps(h, copies, n).matmul(w) + bias
+        affine(from_maps(h, copies, n), w, bias)
     }
 
     /// Batch or layer norm of maps `[n, copies c, s, s]`, then the per-channel scale and shift
-    /// (`[copies, 1, c]`).
+    /// (`[copies, 1, c]`). Written on 2-D views (`[n, channels pixels]`, `[channels, pixels]`):
+    /// burn-flex broadcasts 2-D operands row by row but walks 4-D broadcasts element by
+    /// element, which made these few operations most of a DCGAN step.
     fn normalise<B: Activations>(
         &self,
         h: Tensor<B, 4>,
@@ -272,42 +274,66 @@ impl Dcgan {
         copies: usize,
     ) -> Tensor<B, 4> {
         let [n, channels, s1, s2] = h.dims();
-        let h = match self.norm {
+        let pixels = s1 * s2;
+        let flat: Tensor<B, 2> = h.reshape([n, channels * pixels]);
+        let ones: Tensor<B, 2> = Tensor::ones([1, pixels], (&flat.device(), flat.dtype()));
+        // A per-channel column `[channels, 1]` as a row `[1, channels pixels]` over the pixels.
+        let spread = |v: Tensor<B, 2>| -> Tensor<B, 2> {
+            (v * ones.clone()).reshape([1, channels * pixels])
+        };
+        // Mean over the rows, then over each channel's pixels: `[channels, 1]`.
+        let per_channel = |t: Tensor<B, 2>| -> Tensor<B, 2> {
+            t.mean_dim(0).reshape([channels, pixels]).mean_dim(1)
+        };
+        let normed = match self.norm {
             Norm::Batch => {
-                let mean = h.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-                let centred = h - mean;
-                let var = centred
-                    .clone()
-                    .powi_scalar(2)
-                    .mean_dim(0)
-                    .mean_dim(2)
-                    .mean_dim(3);
-                centred / var.add_scalar(EPS).sqrt()
+                let centred = flat.clone() - spread(per_channel(flat));
+                let var = per_channel(centred.clone().powi_scalar(2));
+                centred * spread(var.add_scalar(EPS).sqrt().recip())
             }
             Norm::Layer => {
-                let per = channels / copies * s1 * s2;
-                let flat: Tensor<B, 3> = h.reshape([n, copies, per]);
-                let mean = flat.clone().mean_dim(2);
-                let centred = flat - mean;
-                let var = centred.clone().powi_scalar(2).mean_dim(2);
-                (centred / var.add_scalar(EPS).sqrt()).reshape([n, channels, s1, s2])
+                // Each sample of each copy over its channels and pixels.
+                let per = channels / copies * pixels;
+                let rows: Tensor<B, 2> = flat.reshape([n * copies, per]);
+                let centred = rows.clone() - rows.mean_dim(1);
+                let var = centred.clone().powi_scalar(2).mean_dim(1);
+                (centred * var.add_scalar(EPS).sqrt().recip()).reshape([n, channels * pixels])
             }
-            Norm::None => return h,
+            Norm::None => return flat.reshape([n, channels, s1, s2]),
         };
-        let per_channel = |t: Tensor<B, 3>| -> Tensor<B, 4> { t.reshape([1, channels, 1, 1]) };
-        h * per_channel(scale) + per_channel(shift)
+        let column = |t: Tensor<B, 3>| -> Tensor<B, 2> { t.reshape([channels, 1]) };
+        (normed * spread(column(scale)) + spread(column(shift))).reshape([n, channels, s1, s2])
     }
+}
+
+/// Rows `x [copies, n, in]` times `w [copies, in, out]` plus `b [copies, 1, out]`; one copy as
+/// 2-D tensors (a 3-D broadcast of the bias is element by element in burn-flex).
+fn affine<B: Activations>(x: Tensor<B, 3>, w: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [copies, n, input] = x.dims();
+    let out = w.dims()[2];
+    if copies == 1 {
+        let y = x.reshape([n, input]).matmul(w.reshape([input, out])) + b.reshape([1, out]);
+        return y.reshape([1, n, out]);
+    }
+    x.matmul(w) + b
 }
 
 /// Rows `[copies, n, c s s]` as maps `[n, copies c, s, s]`.
 fn to_maps<B: Activations>(x: Tensor<B, 3>, c: usize, s: usize) -> Tensor<B, 4> {
     let [copies, n, _] = x.dims();
+    // One copy (training) needs no transpose; a strided copy is a large part of a step.
+    if copies == 1 {
+        return x.reshape([n, c, s, s]);
+    }
     x.swap_dims(0, 1).reshape([n, copies * c, s, s])
 }
 
 /// Maps `[n, copies c, s, s]` as rows `[copies, n, c s s]`.
 fn from_maps<B: Activations>(h: Tensor<B, 4>, copies: usize, n: usize) -> Tensor<B, 3> {
     let [_, channels, s1, s2] = h.dims();
+    if copies == 1 {
+        return h.reshape([1, n, channels * s1 * s2]);
+    }
     h.reshape([n, copies, channels / copies * s1 * s2])
         .swap_dims(0, 1)
 }
