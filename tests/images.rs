@@ -45,7 +45,13 @@ fn dcgan_players_map_latent_rows_to_images_and_images_to_scores_at_28_32_and_64(
         for channels in [1, 3] {
             let image = ImageShape { channels, size };
             let g = dcgan(Role::Generator { z_dim: 5 }, channels, size, 4, Norm::Batch);
-            let d = dcgan(Role::Discriminator, channels, size, 4, Norm::Batch);
+            let d = dcgan(
+                Role::Discriminator { outputs: 1 },
+                channels,
+                size,
+                4,
+                Norm::Batch,
+            );
             let mut rng = ganlab::rng::stream(1, ganlab::rng::Stream::Eval);
             let (gp, dp) = (g.init(&mut rng), d.init(&mut rng));
             let z = matrix::<B64>(uniform(n * 5, 2), n, 5, &CPU);
@@ -67,7 +73,7 @@ fn dcgan_players_map_latent_rows_to_images_and_images_to_scores_at_28_32_and_64(
     assert_eq!(count(&g), want_g);
     // D: down0 4 x (1 16) + 4, down1 8 x (4 16) + norm 2 x 8, down2 16 x (8 16) + norm
     // 2 x 16, out (16 4 4) x 1 + 1.
-    let d = dcgan(Role::Discriminator, 1, 32, 4, Norm::Batch);
+    let d = dcgan(Role::Discriminator { outputs: 1 }, 1, 32, 4, Norm::Batch);
     let want_d = 64 + 4 + 8 * 64 + 16 + 16 * 128 + 32 + 256 + 1;
     assert_eq!(count(&d), want_d);
 }
@@ -77,14 +83,17 @@ fn copies_of_a_dcgan_never_mix() {
     // Two copies with different parameters in one rank-3 pass give what each gives alone: a
     // probe's Jacobian blocks rely on it (grouped convolutions, per-copy normalisation).
     for norm in [Norm::Batch, Norm::Layer, Norm::None] {
-        for role in [Role::Generator { z_dim: 3 }, Role::Discriminator] {
+        for role in [
+            Role::Generator { z_dim: 3 },
+            Role::Discriminator { outputs: 1 },
+        ] {
             let net = dcgan(role, 3, 16, 2, norm);
             let specs = net.param_specs();
             let mut rng = ganlab::rng::stream(5, ganlab::rng::Stream::Eval);
             let (a, b) = (net.init(&mut rng), net.init(&mut rng));
             let input = match role {
                 Role::Generator { .. } => 3,
-                Role::Discriminator => 3 * 16 * 16,
+                Role::Discriminator { .. } => 3 * 16 * 16,
             };
             let n = 4;
             let rows = uniform(n * input, 7);
@@ -133,7 +142,7 @@ enum Pen {
 /// the second normalised), exact and by central differences.
 fn penalty_gradients(kind: Pen, norm: Norm) -> (Vec<f64>, Vec<f64>) {
     let channels = 2;
-    let net = dcgan(Role::Discriminator, channels, 16, 2, norm);
+    let net = dcgan(Role::Discriminator { outputs: 1 }, channels, 16, 2, norm);
     let specs = net.param_specs();
     let mut rng = ganlab::rng::stream(3, ganlab::rng::Stream::Eval);
     // Scales away from 1 and shifts away from 0, so their derivatives are exercised.
@@ -276,8 +285,20 @@ fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
         (Loss::NonSaturating, Regulariser::None, Norm::None),
         (Loss::NonSaturating, Regulariser::R1, Norm::Batch),
         (Loss::WganGp, Regulariser::None, Norm::Layer),
+        (Loss::Ebgan, Regulariser::None, Norm::Layer),
     ] {
-        let cfg = image_game(&images, loss, reg, norm);
+        let mut cfg = image_game(&images, loss, reg, norm);
+        if loss == Loss::Ebgan {
+            // The auto-encoder's energy and the pull-away term of its codes.
+            cfg.discriminator =
+                ganlab::spec::DiscriminatorConfig::Ebgan(ganlab::spec::EbganConfig {
+                    code_dim: 3,
+                    width: 2,
+                    norm,
+                    ..Default::default()
+                });
+            cfg.objective.pt_weight = 0.5;
+        }
         let trainer = ganlab::train::Trainer::<B64>::new(&cfg, CPU).unwrap();
         let field = &trainer.field.setup.field;
         // DCGAN's initial weights (std 0.02) put most pre-activations within 1e-3 of the
@@ -496,5 +517,90 @@ fn missing_or_corrupt_image_files_are_refused_by_name_before_anything_is_written
         assert!(t.contains(&says), "wanted {says:?} in {t}");
         assert!(t.contains("e.toml") && t.contains("data.path"), "{t}");
         assert!(!out.exists(), "nothing is written: {t}");
+    }
+}
+
+#[test]
+fn the_ebgan_discriminator_outputs_its_reconstruction_error_and_its_code() {
+    use ganlab::nets::ebgan::Ebgan;
+    let image = ImageShape {
+        channels: 1,
+        size: 16,
+    };
+    let half = |role| {
+        Net::Dcgan(Box::new(Dcgan {
+            role,
+            image,
+            width: 2,
+            norm: Norm::Layer,
+        }))
+    };
+    let e = Ebgan {
+        encoder: half(Role::Discriminator { outputs: 3 }),
+        decoder: half(Role::Generator { z_dim: 3 }),
+    };
+    let net = Net::Ebgan(Box::new(e.clone()));
+    let mut rng = ganlab::rng::stream(2, ganlab::rng::Stream::Eval);
+    let p = net.init(&mut rng);
+    let n = 4;
+    let x = uniform(n * 256, 3);
+    let out = host(net.forward(&tensors(&net, &p), matrix::<B64>(x.clone(), n, 256, &CPU)));
+    assert_eq!(out.len(), n * 4);
+    let ne = e.encoder.param_specs().len();
+    let code = e.encoder.forward(
+        &tensors(&e.encoder, &p[..ne]),
+        matrix::<B64>(x.clone(), n, 256, &CPU),
+    );
+    let recon = host(
+        e.decoder
+            .forward(&tensors(&e.decoder, &p[ne..]), code.clone()),
+    );
+    let code = host(code);
+    for i in 0..n {
+        let mse: f64 = (0..256)
+            .map(|k| (recon[i * 256 + k] - x[i * 256 + k]).powi(2))
+            .sum::<f64>()
+            / 256.0;
+        assert!(
+            (out[i * 4] - mse).abs() < 1e-12,
+            "energy {} vs {mse}",
+            out[i * 4]
+        );
+        assert_eq!(&out[i * 4 + 1..i * 4 + 4], &code[i * 3..i * 3 + 3]);
+    }
+}
+
+#[test]
+fn ebgan_studies_run_on_points_and_on_images() {
+    use common::study::{run_study, text};
+    let tmp = tempfile::tempdir().unwrap();
+    let points = "[study]\nname = \"ebgan-ring\"\n[base]\nsteps = 20\n\
+                  [base.objective]\nloss = \"ebgan\"\nmargin = 0.5\n\
+                  [base.discriminator]\nkind = \"ebgan\"\ncode_dim = 4\nwidth = 16\n\
+                  [base.generator]\nwidth = 16\n[base.record]\nmodes_every = 10\n\
+                  eval_samples = 200\n[base.probe]\nevery = 10\nbatch = 32\n";
+    let images = SHAPES_STUDY
+        .replace("name = \"shapes\"", "name = \"ebgan-shapes\"")
+        .replace(
+            "norm = \"layer\"",
+            "norm = \"layer\"\n[base.objective]\nloss = \"ebgan\"",
+        )
+        .replace(
+            "[base.discriminator]\nkind = \"dcgan\"",
+            "[base.discriminator]\nkind = \"ebgan\"\ncode_dim = 4",
+        )
+        .replace(
+            "\"objective.loss\" = [\"non_saturating\", \"wgan_gp\"]",
+            "\"objective.pt_weight\" = [0.0, 0.1]",
+        );
+    for (name, text_of) in [("ring", points.to_string()), ("shapes", images)] {
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, &text_of).unwrap();
+        let out = tmp.path().join(name);
+        let o = run_study(&file, &out, &["--jobs", "2"], &[]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let trials = std::fs::read_to_string(out.join("trials.csv")).unwrap();
+        assert!(!trials.contains("failed"), "{name}: {trials}");
+        assert!(trials.contains("done"), "{name}: {trials}");
     }
 }

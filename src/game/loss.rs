@@ -8,10 +8,15 @@
 //! | wgan_clip/_gp   | E D(G(z)) - E D(x)                             | -E D(G(z))             |
 //! | least_squares   | E (D(x) - 1)^2 / 2 + E D(G(z))^2 / 2           | E (D(G(z)) - 1)^2 / 2  |
 //! | hinge           | E relu(1 - D(x)) + E relu(1 + D(G(z)))         | -E D(G(z))             |
+//! | ebgan           | E D(x) + E relu(m - D(G(z)))                   | E D(G(z)) + l_PT f_PT  |
+//!
+//! For EBGAN, D(x) is the auto-encoder's energy (column 0 of its output rows) and f_PT the
+//! pull-away term of the encoder's codes S of the fake rows (the other columns):
+//! f_PT = 1 / (n (n - 1)) sum_{i != j} (S_i . S_j / (|S_i| |S_j|))^2.
 
 use burn::tensor::{activation, backend::Backend, Tensor};
 
-use crate::spec::Loss;
+use crate::spec::{Loss, ObjectiveConfig};
 
 /// softplus(t) = log(1 + e^t), computed stably as -log_sigmoid(-t).
 pub fn softplus<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
@@ -26,13 +31,39 @@ pub fn row_mean<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
     t.mean_dim(D - 2).sum()
 }
 
+/// D(x) of output rows: the score, or EBGAN's energy (column 0 of `[energy, code]`).
+pub fn score<B: Backend, const D: usize>(loss: Loss, out: Tensor<B, D>) -> Tensor<B, D> {
+    match loss {
+        Loss::Ebgan => out.narrow(D - 1, 0, 1),
+        _ => out,
+    }
+}
+
+/// EBGAN's pull-away term of code rows `[.., n, c]` (summed over leading copies, as
+/// [`row_mean`]). Norms get 1e-12 under the root so that a zero code has a gradient.
+pub fn pull_away<B: Backend, const D: usize>(codes: Tensor<B, D>) -> Tensor<B, 1> {
+    let dims = codes.dims();
+    let (n, c) = (dims[D - 2], dims[D - 1]);
+    let copies: usize = dims[..D - 2].iter().product();
+    let s: Tensor<B, 3> = codes.reshape([copies, n, c]);
+    let norms = s.clone().square().sum_dim(2).add_scalar(1e-12).sqrt();
+    let unit = s / norms;
+    let cos = unit.clone().matmul(unit.swap_dims(1, 2));
+    let off_diagonal = cos.square().sum() - (copies * n) as f64;
+    off_diagonal.div_scalar((n * (n.max(2) - 1)) as f64)
+}
+
 /// The discriminator's loss (without regularisers) from its outputs on real and fake rows.
 pub fn discriminator_loss<B: Backend, const D: usize>(
-    loss: Loss,
+    o: &ObjectiveConfig,
     d_real: Tensor<B, D>,
     d_fake: Tensor<B, D>,
 ) -> Tensor<B, 1> {
-    match loss {
+    match o.loss {
+        Loss::Ebgan => {
+            let (e_real, e_fake) = (score(o.loss, d_real), score(o.loss, d_fake));
+            row_mean(e_real) + row_mean(activation::relu(e_fake.neg().add_scalar(o.margin)))
+        }
         Loss::Minimax | Loss::NonSaturating => {
             row_mean(softplus(d_real.neg())) + row_mean(softplus(d_fake))
         }
@@ -49,13 +80,78 @@ pub fn discriminator_loss<B: Backend, const D: usize>(
 
 /// The generator's loss from the discriminator's outputs on fake rows.
 pub fn generator_loss<B: Backend, const D: usize>(
-    loss: Loss,
+    o: &ObjectiveConfig,
     d_fake: Tensor<B, D>,
 ) -> Tensor<B, 1> {
-    match loss {
+    match o.loss {
+        Loss::Ebgan => {
+            let cols = d_fake.dims()[D - 1];
+            let codes = d_fake.clone().narrow(D - 1, 1, cols - 1);
+            let energy = row_mean(score(o.loss, d_fake));
+            if o.pt_weight > 0.0 {
+                energy + pull_away(codes).mul_scalar(o.pt_weight)
+            } else {
+                energy
+            }
+        }
         Loss::Minimax => row_mean(softplus(d_fake)).neg(),
         Loss::NonSaturating => row_mean(softplus(d_fake.neg())),
         Loss::WganClip | Loss::WganGp | Loss::Hinge => row_mean(d_fake).neg(),
         Loss::LeastSquares => row_mean((d_fake - 1.0).square()).mul_scalar(0.5),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{host, matrix, CpuF64, CPU};
+
+    type B = CpuF64;
+
+    fn ebgan() -> ObjectiveConfig {
+        ObjectiveConfig {
+            loss: Loss::Ebgan,
+            margin: 1.0,
+            pt_weight: 0.1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ebgan_losses_and_the_pull_away_term_follow_their_formulas() {
+        // Codes [1, 0], [0, 1], [1, 1]: cosines 0, 1/sqrt 2, 1/sqrt 2; the squares over the
+        // 6 ordered pairs sum to 2, so f_PT = 2 / (3 * 2).
+        let codes = matrix::<B>(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3, 2, &CPU);
+        let pt = host(pull_away(codes))[0];
+        // (The 1e-12 under each norm's root moves it by about 1e-12.)
+        assert!((pt - 1.0 / 3.0).abs() < 1e-10, "{pt}");
+        // Rows [energy, code].
+        let real = matrix::<B>(vec![0.2, 1.0, 0.0, 0.4, 0.0, 1.0], 2, 3, &CPU);
+        let fake = matrix::<B>(
+            vec![0.5, 1.0, 0.0, 1.5, 0.0, 1.0, 1.0, 1.0, 1.0],
+            3,
+            3,
+            &CPU,
+        );
+        // L_D = mean(0.2, 0.4) + mean(relu(1 - 0.5), relu(1 - 1.5), relu(1 - 1.0)).
+        let ld = host(discriminator_loss(&ebgan(), real, fake.clone()))[0];
+        assert!((ld - (0.3 + 0.5 / 3.0)).abs() < 1e-12, "{ld}");
+        // L_G = mean(0.5, 1.5, 1.0) + 0.1 f_PT.
+        let lg = host(generator_loss(&ebgan(), fake.clone()))[0];
+        assert!((lg - (1.0 + 0.1 / 3.0)).abs() < 1e-10, "{lg}");
+        let no_pt = ObjectiveConfig {
+            pt_weight: 0.0,
+            ..ebgan()
+        };
+        assert!((host(generator_loss(&no_pt, fake))[0] - 1.0).abs() < 1e-12);
+        // Two stacked copies of the codes give twice one copy's term (losses sum over copies).
+        let two: Tensor<B, 3> = Tensor::from_data(
+            burn::tensor::TensorData::new(
+                vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+                [2, 3, 2],
+            ),
+            &CPU,
+        );
+        assert!((host(pull_away(two))[0] - 2.0 / 3.0).abs() < 1e-10);
     }
 }

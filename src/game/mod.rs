@@ -193,9 +193,12 @@ impl Game {
             .forward(phi, Tensor::cat(vec![real.clone(), fake.clone()], rows));
         let d_real = out.clone().narrow(rows, 0, n_real);
         let d_fake = out.narrow(rows, n_real, fake.dims()[rows]);
-        let (m_real, m_fake) = (row_mean(d_real.clone()), row_mean(d_fake.clone()));
         let o = &self.objective;
-        let mut loss = loss::discriminator_loss(o.loss, d_real, d_fake);
+        let (m_real, m_fake) = (
+            row_mean(loss::score(o.loss, d_real.clone())),
+            row_mean(loss::score(o.loss, d_fake.clone())),
+        );
+        let mut loss = loss::discriminator_loss(o, d_real, d_fake);
         if o.loss == Loss::WganGp && o.gp_weight > 0.0 {
             if let Some(eps) = eps {
                 loss = loss
@@ -250,8 +253,8 @@ impl Game {
         fake: Tensor<B, D>,
     ) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let d_fake = self.discriminator.forward(phi, self.pack(fake));
-        let mean = row_mean(d_fake.clone());
-        (loss::generator_loss(self.objective.loss, d_fake), mean)
+        let mean = row_mean(loss::score(self.objective.loss, d_fake.clone()));
+        (loss::generator_loss(&self.objective, d_fake), mean)
     }
 }
 

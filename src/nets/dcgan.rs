@@ -25,7 +25,7 @@ use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{activation, Tensor};
 use rand::Rng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Distribution, StandardNormal};
 
 use super::ParamSpec;
 use crate::activation::Activations;
@@ -40,8 +40,13 @@ const LEAK: f64 = 0.2;
 /// Which player a DCGAN is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    Generator { z_dim: usize },
-    Discriminator,
+    Generator {
+        z_dim: usize,
+    },
+    /// `outputs` scores per row (1 for a discriminator; EBGAN's encoder outputs its code).
+    Discriminator {
+        outputs: usize,
+    },
 }
 
 /// A DCGAN generator or discriminator for images of `image`.
@@ -123,7 +128,7 @@ impl Dcgan {
                 ));
                 v.push(spec("out.b".into(), 1, self.image.channels));
             }
-            Role::Discriminator => {
+            Role::Discriminator { outputs } => {
                 // Layer i maps channels(k - i) (the image's for i = 0) to width << i.
                 let mut c_in = self.image.channels;
                 for i in 0..k {
@@ -137,8 +142,8 @@ impl Dcgan {
                     }
                     c_in = c;
                 }
-                v.push(spec("out.w".into(), c_in * b * b, 1));
-                v.push(spec("out.b".into(), 1, 1));
+                v.push(spec("out.w".into(), c_in * b * b, outputs));
+                v.push(spec("out.b".into(), 1, outputs));
             }
         }
         v
@@ -148,18 +153,22 @@ impl Dcgan {
     pub fn out_dim(&self) -> usize {
         match self.role {
             Role::Generator { .. } => self.image.len(),
-            Role::Discriminator => 1,
+            Role::Discriminator { outputs } => outputs,
         }
     }
 
     /// DCGAN's initialisation: weights N(0, 0.02), norm scales N(1, 0.02), biases and shifts 0.
     pub fn init<R: Rng>(&self, rng: &mut R) -> Vec<Vec<f64>> {
-        let weight = Normal::new(0.0, 0.02).expect("a positive std");
         self.param_specs()
             .iter()
             .map(|s| {
                 let draw = |rng: &mut R, mean: f64| -> Vec<f64> {
-                    (0..s.len()).map(|_| mean + weight.sample(rng)).collect()
+                    (0..s.len())
+                        .map(|_| {
+                            let e: f64 = StandardNormal.sample(rng);
+                            mean + 0.02 * e
+                        })
+                        .collect()
                 };
                 if s.name.ends_with(".w") {
                     draw(rng, 0.0)
@@ -192,7 +201,7 @@ impl Dcgan {
             .collect();
         let out = match self.role {
             Role::Generator { .. } => self.generate(&p, x3, copies, n),
-            Role::Discriminator => self.discriminate(&p, x3, copies, n),
+            Role::Discriminator { .. } => self.discriminate(&p, x3, copies, n),
         };
         let mut out_dims = dims;
         out_dims[D - 1] = self.out_dim();

@@ -5,6 +5,7 @@
 //! cannot be differentiated twice.
 
 pub mod dcgan;
+pub mod ebgan;
 
 use std::sync::Arc;
 
@@ -53,6 +54,8 @@ pub enum Net {
     Skip(Box<SkipNet>),
     /// A DCGAN generator or discriminator (see [`dcgan`]).
     Dcgan(Box<dcgan::Dcgan>),
+    /// EBGAN's auto-encoder discriminator (see [`ebgan`]): rows `[energy, code]`.
+    Ebgan(Box<ebgan::Ebgan>),
 }
 
 /// The skip-GAN's generator (SPEC section 3.4): x = P(z) + alpha G(z), the skip connection
@@ -133,8 +136,39 @@ impl Net {
         image: Option<ImageShape>,
     ) -> Net {
         match cfg {
+            DiscriminatorConfig::Ebgan(c) => {
+                let (encoder, decoder) = match image {
+                    Some(image) => {
+                        let half = |role| {
+                            Net::Dcgan(Box::new(dcgan::Dcgan {
+                                role,
+                                image,
+                                width: c.width,
+                                norm: c.norm,
+                            }))
+                        };
+                        (
+                            half(dcgan::Role::Discriminator {
+                                outputs: c.code_dim,
+                            }),
+                            half(dcgan::Role::Generator { z_dim: c.code_dim }),
+                        )
+                    }
+                    None => (
+                        Net::Mlp {
+                            dims: mlp_dims(x_dim, c.width, c.depth, c.code_dim),
+                            activation: c.activation,
+                        },
+                        Net::Mlp {
+                            dims: mlp_dims(c.code_dim, c.width, c.depth, x_dim),
+                            activation: c.activation,
+                        },
+                    ),
+                };
+                Net::Ebgan(Box::new(ebgan::Ebgan { encoder, decoder }))
+            }
             DiscriminatorConfig::Dcgan(c) => Net::Dcgan(Box::new(dcgan::Dcgan {
-                role: dcgan::Role::Discriminator,
+                role: dcgan::Role::Discriminator { outputs: 1 },
                 image: image.unwrap_or(ImageShape {
                     channels: 1,
                     size: x_dim,
@@ -180,6 +214,7 @@ impl Net {
                 v
             }
             Net::Dcgan(d) => d.param_specs(),
+            Net::Ebgan(e) => e.param_specs(),
         }
     }
 
@@ -191,6 +226,7 @@ impl Net {
             Net::Linear { .. } => 1,
             Net::Skip(s) => s.generator.out_dim(),
             Net::Dcgan(d) => d.out_dim(),
+            Net::Ebgan(e) => e.out_dim(),
         }
     }
 
@@ -229,6 +265,7 @@ impl Net {
                 v
             }
             Net::Dcgan(d) => d.init(rng),
+            Net::Ebgan(e) => e.init(rng),
         }
     }
 
@@ -277,6 +314,7 @@ impl Net {
                 }
             }
             Net::Dcgan(d) => d.forward(params, x),
+            Net::Ebgan(e) => e.forward(params, x),
         }
     }
 }

@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grids_decode_as_png_of_the_expected_size_and_pixels() {
+    fn grids_decode_as_png_of_the_expected_size_and_pixels() -> anyhow::Result<()> {
         let shape = ImageShape {
             channels: 3,
             size: 4,
@@ -150,10 +150,8 @@ mod tests {
                 [vec![r; 16], vec![-1.0; 16], vec![1.0; 16]].concat()
             })
             .collect();
-        let png = grid_png(&rows, shape, 4).unwrap();
-        let img = image::load_from_memory_with_format(&png, ImageFormat::Png)
-            .unwrap()
-            .to_rgb8();
+        let png = grid_png(&rows, shape, 4)?;
+        let img = image::load_from_memory_with_format(&png, ImageFormat::Png)?.to_rgb8();
         let z = zoom(4);
         let cell = 4 * z + 1;
         assert_eq!(
@@ -165,5 +163,6 @@ mod tests {
         assert_eq!(p.0, [255, 0, 255]);
         // The gap is grey.
         assert_eq!(img.get_pixel(0, 0).0, [128, 128, 128]);
+        Ok(())
     }
 }

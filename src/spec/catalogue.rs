@@ -139,6 +139,10 @@ pub const CATALOGUE: &[Section] = &[
                 "dcgan",
                 "image data: 4x4 convolutions of stride 2 (first without `norm`), leaky ReLU 0.2, linear score; `width` channels first, doubling",
             ),
+            (
+                "ebgan",
+                "auto-encoder for objective.loss = ebgan: energy = mean squared reconstruction error; `code_dim`, `width`, and `depth`/`activation` (MLP halves) or `norm` (DCGAN halves on images)",
+            ),
         ],
     },
     Section {
@@ -168,6 +172,10 @@ pub const CATALOGUE: &[Section] = &[
             ),
             ("least_squares", "LSGAN (a = 0, b = c = 1)"),
             ("hinge", "hinge loss for D, -E D(G(z)) for G"),
+            (
+                "ebgan",
+                "energy-based: D = E e(x) + E relu(margin - e(G(z))), G = E e(G(z)) + pt_weight * pull-away; needs discriminator.kind = ebgan",
+            ),
         ],
     },
     Section {
@@ -273,6 +281,8 @@ mod tests {
                     // Sources that read files are covered by the end-to-end tests.
                     ("data.kind", "images") | ("data.source", "fashion_mnist" | "mnist" | "idx" | "folder") => continue,
                     ("data.source", _) => "[base.data]\nkind = \"images\"\n",
+                    ("objective.loss", "ebgan") => "[base.discriminator]\nkind = \"ebgan\"\n",
+                    ("discriminator.kind", "ebgan") => "[base.objective]\nloss = \"ebgan\"\n",
                     ("generator.kind" | "discriminator.kind", "dcgan") | ("generator.norm", _) => {
                         "[base.data]\nkind = \"images\"\nsource = \"shapes\"\nsize = 16\n\
                          [base.generator]\nkind = \"dcgan\"\n[base.discriminator]\nkind = \"dcgan\"\n"

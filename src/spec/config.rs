@@ -501,6 +501,34 @@ pub enum DiscriminatorConfig {
     Linear(ScalarInit),
     /// The DCGAN discriminator (image data).
     Dcgan(DcganConfig),
+    /// EBGAN's auto-encoder discriminator (objective.loss = "ebgan").
+    Ebgan(EbganConfig),
+}
+
+/// EBGAN's auto-encoder: on image data a DCGAN encoder (strided convolutions to a linear code)
+/// and decoder (the DCGAN generator from the code); on other data MLPs of `depth` x `width`.
+/// Its output is the energy, the mean squared reconstruction error per coordinate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EbganConfig {
+    pub code_dim: usize,
+    pub width: usize,
+    /// Hidden layers of each MLP half (non-image data).
+    pub depth: usize,
+    pub activation: Activation,
+    /// Normalisation of the DCGAN halves (image data).
+    pub norm: Norm,
+}
+impl Default for EbganConfig {
+    fn default() -> Self {
+        EbganConfig {
+            code_dim: 16,
+            width: 64,
+            depth: 2,
+            activation: Activation::Relu,
+            norm: Norm::Batch,
+        }
+    }
 }
 
 /// The adversarial loss (see `game::loss` for the formulas).
@@ -520,6 +548,10 @@ pub enum Loss {
     LeastSquares,
     /// Hinge loss.
     Hinge,
+    /// Energy-based GAN (Zhao et al. 2017): D is an auto-encoder (`discriminator.kind =
+    /// "ebgan"`) whose reconstruction error is the energy; margin loss for D, and for G the
+    /// fake energy plus the pull-away term on the encoder's codes.
+    Ebgan,
 }
 
 /// A penalty added to the discriminator's loss.
@@ -556,6 +588,10 @@ pub struct ObjectiveConfig {
     /// Spectral normalisation (Miyato et al. 2018): each discriminator weight matrix enters as
     /// W / sigma(W), sigma by one power-iteration step per training step (see `game::spectral`).
     pub spectral_norm: bool,
+    /// EBGAN's margin m: L_D = E D(x) + E max(0, m - D(G(z))).
+    pub margin: f64,
+    /// EBGAN's pull-away weight lambda_PT in L_G = E D(G(z)) + lambda_PT f_PT.
+    pub pt_weight: f64,
 }
 impl Default for ObjectiveConfig {
     fn default() -> Self {
@@ -569,6 +605,8 @@ impl Default for ObjectiveConfig {
             instance_noise: 0.0,
             noise_anneal: 0,
             spectral_norm: false,
+            margin: 1.0,
+            pt_weight: 0.1,
         }
     }
 }

@@ -33,7 +33,9 @@ impl MemoryEstimate {
             ),
             false => matches!(
                 c.discriminator,
-                DiscriminatorConfig::Mlp(_) | DiscriminatorConfig::Dcgan(_)
+                DiscriminatorConfig::Mlp(_)
+                    | DiscriminatorConfig::Dcgan(_)
+                    | DiscriminatorConfig::Ebgan(_)
             ),
         };
         if self.probes >= self.generator.max(self.discriminator) {
@@ -84,7 +86,7 @@ fn dcgan_size(d: &DcganConfig, data: &DataConfig, generator: bool, z_dim: usize)
     let net = Dcgan {
         role: match generator {
             true => Role::Generator { z_dim },
-            false => Role::Discriminator,
+            false => Role::Discriminator { outputs: 1 },
         },
         image,
         width: d.width,
@@ -112,6 +114,27 @@ pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
         DiscriminatorConfig::Mlp(m) => mlp_size(m, x, 1),
         DiscriminatorConfig::Linear(_) => (x as f64, (x + 1) as f64),
         DiscriminatorConfig::Dcgan(d) => dcgan_size(d, &c.data, false, c.latent.dim),
+        DiscriminatorConfig::Ebgan(e) => match &c.data {
+            DataConfig::Images(_) => {
+                let half = DcganConfig {
+                    width: e.width,
+                    norm: e.norm,
+                };
+                let (pe, ae) = dcgan_size(&half, &c.data, false, e.code_dim);
+                let (pd, ad) = dcgan_size(&half, &c.data, true, e.code_dim);
+                (pe + pd, ae + ad)
+            }
+            _ => {
+                let half = MlpConfig {
+                    depth: e.depth,
+                    width: e.width,
+                    activation: e.activation,
+                };
+                let (pe, ae) = mlp_size(&half, x, e.code_dim);
+                let (pd, ad) = mlp_size(&half, e.code_dim, x);
+                (pe + pd, ae + ad)
+            }
+        },
     };
     let elt = match c.precision {
         Precision::F32 => 4.0,

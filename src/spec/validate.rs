@@ -89,7 +89,47 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
         GeneratorConfig::Dirac(s) => finite("generator.init", s.init)?,
         GeneratorConfig::Dcgan(d) => check_dcgan("generator", d, &c.data)?,
     }
+    let ebgan_d = matches!(c.discriminator, DiscriminatorConfig::Ebgan(_));
+    if (c.objective.loss == Loss::Ebgan) != ebgan_d {
+        fail(
+            if ebgan_d {
+                "objective.loss"
+            } else {
+                "discriminator.kind"
+            },
+            "the `ebgan` loss and the `ebgan` (auto-encoder) discriminator go together: \
+             its energy is what the loss reads",
+        )?;
+    }
+    if ebgan_d {
+        if c.objective.regulariser != Regulariser::None && c.objective.reg_weight > 0.0 {
+            fail(
+                "objective.regulariser",
+                "R1/R2 penalise the gradient of a score; EBGAN's discriminator outputs an energy \
+                 and a code: use `none`",
+            )?;
+        }
+        non_negative("objective.margin", c.objective.margin)?;
+        non_negative("objective.pt_weight", c.objective.pt_weight)?;
+    }
     match &c.discriminator {
+        DiscriminatorConfig::Ebgan(e) => {
+            count("discriminator.code_dim", e.code_dim, 1, 1 << 16)?;
+            count("discriminator.width", e.width, 1, 1 << 16)?;
+            count("discriminator.depth", e.depth, 0, 64)?;
+            if let DataConfig::Images(images) = &c.data {
+                if crate::nets::dcgan::base_side(images.size).1 == 0 {
+                    fail(
+                        "data.size",
+                        format!(
+                            "is {}; EBGAN's convolutional auto-encoder halves the image side \
+                             with each layer: use an even size of 8 or more",
+                            images.size
+                        ),
+                    )?;
+                }
+            }
+        }
         DiscriminatorConfig::Mlp(m) => check_mlp("discriminator", m)?,
         DiscriminatorConfig::Linear(s) => finite("discriminator.init", s.init)?,
         DiscriminatorConfig::Dcgan(d) => check_dcgan("discriminator", d, &c.data)?,

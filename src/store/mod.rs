@@ -589,6 +589,13 @@ impl CsvSink {
         Ok(())
     }
 
+    /// Writes `TRIAL/grids/NAME`.
+    fn write_grid(&self, name: &str, png: &[u8]) -> anyhow::Result<()> {
+        let dir = self.dir.join("grids");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_atomic(&dir.join(name), png)
+    }
+
     fn write_samples_rows(&mut self, step: u64, real: bool, points: &[f64]) -> anyhow::Result<()> {
         if self.samples.is_none() {
             let mut w = writer(&self.dir.join("samples.csv.partial"))?;
@@ -653,15 +660,11 @@ impl TrialSink for CsvSink {
     }
 
     fn image_grid(&mut self, step: u64, png: &[u8]) -> anyhow::Result<()> {
-        let dir = self.dir.join("grids");
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomic(&dir.join(crate::report::grid::grid_name(step)), png)
+        self.write_grid(&crate::report::grid::grid_name(step), png)
     }
 
     fn real_grid(&mut self, png: &[u8]) -> anyhow::Result<()> {
-        let dir = self.dir.join("grids");
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomic(&dir.join(crate::report::grid::REAL), png)
+        self.write_grid(crate::report::grid::REAL, png)
     }
 
     fn grids_done(&mut self) -> anyhow::Result<()> {
