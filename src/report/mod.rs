@@ -265,9 +265,9 @@ fn grid_figure(o: &mut String, t: &tables::TrialTables, caption: &str) {
     } else {
         ""
     };
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<figure class=\"grid\">{linked}<figcaption>{} (step {step}{more})</figcaption></figure>\n",
+        "<figure class=\"grid\">{linked}<figcaption>{} (step {step}{more})</figcaption></figure>",
         html::escape(caption)
     );
 }
@@ -642,7 +642,7 @@ fn index_html(
                 }
             }
             if !grids.is_empty() {
-                let _ = write!(o, "<div class=\"grids\">{grids}</div>\n");
+                let _ = writeln!(o, "<div class=\"grids\">{grids}</div>");
             }
         }
         if chart.is_some() {
