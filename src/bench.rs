@@ -99,28 +99,14 @@ pub fn dcgan_config(loss: crate::spec::Loss, batch: usize, steps: u64) -> TrialC
     cfg
 }
 
-/// Steps per second of the DCGAN benchmark (f32, CPU or CUDA).
+/// Steps per second of the DCGAN benchmark (f32).
 pub fn dcgan_steps_per_second(
     loss: crate::spec::Loss,
     batch: usize,
     steps: u64,
     backend: BenchBackend,
 ) -> anyhow::Result<f64> {
-    let cfg = dcgan_config(loss, batch, steps);
-    match backend {
-        BenchBackend::Cuda => {
-            #[cfg(feature = "cuda")]
-            {
-                use crate::backend::{Cuda, CudaDevice};
-                use burn::backend::Autodiff;
-                return measure::<Autodiff<Cuda<f32>>>(&cfg, CudaDevice::default());
-            }
-            #[cfg(not(feature = "cuda"))]
-            anyhow::bail!("this ganlab was built without the `cuda` feature");
-        }
-        BenchBackend::Ndarray => measure::<crate::backend::NdArrayF32>(&cfg, crate::backend::CPU),
-        BenchBackend::Cpu => measure::<crate::backend::CpuF32>(&cfg, crate::backend::CPU_F32),
-    }
+    measure_on(&dcgan_config(loss, batch, steps), backend)
 }
 
 /// Which backend a benchmark runs on.
@@ -136,28 +122,31 @@ pub enum BenchBackend {
 
 /// Steps per second for a shape.
 pub fn steps_per_second(shape: Shape, backend: BenchBackend) -> anyhow::Result<f64> {
-    let cfg = config(shape);
-    let ndarray = backend == BenchBackend::Ndarray;
+    measure_on(&config(shape), backend)
+}
+
+/// Steps per second of `cfg` (in its precision) on `backend`.
+fn measure_on(cfg: &TrialConfig, backend: BenchBackend) -> anyhow::Result<f64> {
     if backend == BenchBackend::Cuda {
         #[cfg(feature = "cuda")]
         {
             use crate::backend::{Cuda, CudaDevice};
             use burn::backend::Autodiff;
             let dev = CudaDevice::default();
-            return match shape.precision {
-                Precision::F32 => measure::<Autodiff<Cuda<f32>>>(&cfg, dev),
-                Precision::F64 => measure::<Autodiff<Cuda<f64>>>(&cfg, dev),
+            return match cfg.precision {
+                Precision::F32 => measure::<Autodiff<Cuda<f32>>>(cfg, dev),
+                Precision::F64 => measure::<Autodiff<Cuda<f64>>>(cfg, dev),
             };
         }
         #[cfg(not(feature = "cuda"))]
         anyhow::bail!("this ganlab was built without the `cuda` feature");
     }
-    match shape.precision {
-        Precision::F32 if ndarray => {
-            measure::<crate::backend::NdArrayF32>(&cfg, crate::backend::CPU)
+    match cfg.precision {
+        Precision::F32 if backend == BenchBackend::Ndarray => {
+            measure::<crate::backend::NdArrayF32>(cfg, crate::backend::CPU)
         }
-        Precision::F32 => measure::<crate::backend::CpuF32>(&cfg, crate::backend::CPU_F32),
-        Precision::F64 => measure::<crate::backend::CpuF64>(&cfg, crate::backend::CPU),
+        Precision::F32 => measure::<crate::backend::CpuF32>(cfg, crate::backend::CPU_F32),
+        Precision::F64 => measure::<crate::backend::CpuF64>(cfg, crate::backend::CPU),
     }
 }
 

@@ -375,6 +375,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             checkpoint,
             dcgan,
         } => {
+            let which = match backend.as_str() {
+                "ndarray" => ganlab::bench::BenchBackend::Ndarray,
+                "cuda" => ganlab::bench::BenchBackend::Cuda,
+                _ => ganlab::bench::BenchBackend::Cpu,
+            };
             if checkpoint {
                 let c = ganlab::bench::checkpoint_timing(20)?;
                 println!(
@@ -387,11 +392,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(loss) = dcgan {
-                let which = match backend.as_str() {
-                    "ndarray" => ganlab::bench::BenchBackend::Ndarray,
-                    "cuda" => ganlab::bench::BenchBackend::Cuda,
-                    _ => ganlab::bench::BenchBackend::Cpu,
-                };
                 let l = match loss.as_str() {
                     "wgan_gp" => ganlab::spec::Loss::WganGp,
                     _ => ganlab::spec::Loss::NonSaturating,
@@ -453,11 +453,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     batch,
                     steps,
                     precision,
-                };
-                let which = match backend.as_str() {
-                    "ndarray" => ganlab::bench::BenchBackend::Ndarray,
-                    "cuda" => ganlab::bench::BenchBackend::Cuda,
-                    _ => ganlab::bench::BenchBackend::Cpu,
                 };
                 let sps = ganlab::bench::steps_per_second(shape, which)?;
                 println!("MLP 2x{width:<4} batch {batch:<5} {precision:?} {backend:<7} {sps:>9.1}");

@@ -2,21 +2,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+
+use common::study::{run_study, text};
 
 fn ganlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ganlab"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::study::ganlab_env(args, &[])
 }
 
 /// A tiny study: ring-8, MLP 2x8, 2 losses x 2 seeds, 12 steps.
@@ -91,13 +84,7 @@ fn a_run_writes_every_table_with_the_contract_columns() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), "tiny.toml", TINY);
     let out = tmp.path().join("out");
-    let o = ganlab(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_study(&file, &out, &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("4 trial(s) ran (4 done"), "{}", text(&o));
 
@@ -251,13 +238,7 @@ fn running_again_skips_finished_trials() {
         "tiny.toml",
         &TINY.replace("steps = 12", "steps = 13"),
     );
-    let o = ganlab(&[
-        "run",
-        changed.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_study(&changed, &out, &[], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("different configuration"), "{}", text(&o));
 }
@@ -312,13 +293,7 @@ train = { batch = 16, diverge_above = 1e4, opt_d = { kind = "sgd", lr = 1e-3 }, 
 "#;
     let file = write(tmp.path(), "div.toml", body);
     let out = tmp.path().join("out");
-    let o = ganlab(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_study(&file, &out, &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let h = header(&out.join("trials.csv"));
     let t = rows(&out.join("trials.csv"));
@@ -1020,15 +995,7 @@ fn the_study_plan_files_run_at_reduced_steps() {
         let file = tmp.path().join(p.file_name().unwrap());
         fs::write(&file, short).unwrap();
         let out = tmp.path().join(format!("out-{n}"));
-        let o = ganlab(&[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-            "--jobs",
-            "2",
-        ]);
+        let o = run_study(&file, &out, &["--jobs", "2"], &[]);
         assert!(o.status.success(), "{}: {}", p.display(), text(&o));
         let trials = fs::read_to_string(out.join("trials.csv")).unwrap();
         assert!(
@@ -1066,15 +1033,7 @@ fn the_stabiliser_files_run_at_reduced_steps() {
         let file = tmp.path().join(format!("{name}.toml"));
         fs::write(&file, short_run(&text_in)).unwrap();
         let out = tmp.path().join(format!("out-{n}"));
-        let o = ganlab(&[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-            "--jobs",
-            "2",
-        ]);
+        let o = run_study(&file, &out, &["--jobs", "2"], &[]);
         assert!(o.status.success(), "{name}: {}", text(&o));
         let trials = fs::read_to_string(out.join("trials.csv")).unwrap();
         assert!(!trials.contains(",failed,"), "{name}: {trials}");
@@ -1129,13 +1088,7 @@ fn dirac_spectra_study_records_the_known_spectra_in_eigen_csv() {
     let tmp = tempfile::tempdir().unwrap();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/dirac_spectra.toml");
     let out = tmp.path().join("out");
-    let o = ganlab(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_study(&file, &out, &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let eig = out.join("004-non_saturating-0.3/eigen.csv");
     assert_eq!(
@@ -1232,13 +1185,7 @@ fn probing_a_spectrally_normalised_checkpoint_again_gives_the_recorded_numbers()
     );
     let file = write(tmp.path(), "probed.toml", &text_in);
     let out = tmp.path().join("out");
-    let o = ganlab(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_study(&file, &out, &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let trial = out.join("000");
     assert!(trial.join("checkpoints/spectral-000000003.npy").exists());
@@ -1261,13 +1208,7 @@ fn probing_a_checkpoint_again_gives_the_numbers_recorded_in_training() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), "probed.toml", PROBED);
     let out = tmp.path().join("out");
-    let o = ganlab(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run_study(&file, &out, &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         out.join("report/index.html").exists(),
