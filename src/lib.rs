@@ -19,6 +19,7 @@ pub mod interrupt;
 pub mod nets;
 pub mod prior;
 pub mod probe;
+pub mod quality;
 pub mod record;
 pub mod report;
 pub mod rng;

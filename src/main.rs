@@ -101,6 +101,13 @@ enum Command {
     },
     /// List the datasets, models, losses, regularisers, optimisers and update schemes.
     List,
+    /// Train (or read from the cache) the classifier that measures image sample quality, for
+    /// every labelled image data set the experiment file names, and print its held-out
+    /// accuracy and the folder that keeps it (`ganlab run` does this itself when needed).
+    Classifier {
+        /// The experiment file (TOML).
+        file: PathBuf,
+    },
     /// Measure training steps per second on the reference shapes (ring-8, non-saturating,
     /// MLP 2 x WIDTH, Adam, z dim 2, gradient norms every step).
     Bench {
@@ -156,6 +163,38 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Classifier { file } => {
+            let study = spec::load(&file)?;
+            let sets = ganlab::quality::measured_image_data(study.trials.iter().map(|t| &t.config));
+            if sets.is_empty() {
+                println!("{}: no trial measures image quality", file.display());
+            }
+            for d in sets {
+                match ganlab::quality::cache::obtain(&d)? {
+                    Some(c) => {
+                        let r = &c.report;
+                        println!(
+                            "{:?} {}x{}x{}: {} classes, held-out accuracy {:.2} % on {} images \
+                             (trained on {} images, {} steps, {:.0} s); Fréchet distance of \
+                             training to held-out images {:.3}",
+                            d.source,
+                            d.size,
+                            d.size,
+                            d.channels,
+                            r.classes,
+                            100.0 * r.test_accuracy,
+                            r.test_images,
+                            r.train_images,
+                            r.steps,
+                            r.seconds,
+                            r.frechet_floor
+                        );
+                    }
+                    None => println!("{:?} {}: no class labels, no classifier", d.source, d.path),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { file } => {
             let study = spec::load(&file)?;
             println!(

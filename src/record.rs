@@ -5,6 +5,7 @@
 pub use crate::probe::modes::ModeCoverage;
 pub use crate::probe::path::PathPoint;
 pub use crate::probe::ProbeReport;
+pub use crate::quality::ImageQuality;
 use crate::train::state::SavedState;
 
 /// Where a running trial's records go.
@@ -16,6 +17,10 @@ pub trait TrialSink {
     fn metrics_row(&mut self, row: &[f64]) -> anyhow::Result<()>;
     /// One row of `modes.csv`.
     fn modes_row(&mut self, step: u64, coverage: &ModeCoverage) -> anyhow::Result<()>;
+    /// One row of `quality.csv` (image sample quality).
+    fn quality_row(&mut self, _step: u64, _quality: &ImageQuality) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// The rows of `eigen.csv` for one probe.
     fn eigen_rows(&mut self, step: u64, report: &ProbeReport) -> anyhow::Result<()>;
     /// `path_angle.csv`: the path-angle profile from the first to the last point of training.
@@ -62,6 +67,8 @@ pub struct RecordState {
     pub last_row: Vec<f64>,
     /// The last mode-coverage measurement.
     pub last_modes: Option<ModeCoverage>,
+    /// The last image-quality measurement.
+    pub last_quality: Option<ImageQuality>,
     /// Wall time spent on the trial so far, over all its runs.
     pub wall_time_s: f64,
     /// The initial point (theta then phi), kept for the path-angle profile when probes are on.

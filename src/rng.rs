@@ -25,10 +25,13 @@ pub enum Stream {
     InstanceNoise = 10,
     /// The starting vectors of spectral normalisation's power iteration.
     SpectralNorm = 11,
+    /// The image classifier's initialisation and batch order (see `quality::classifier`):
+    /// drawn from the classifier recipe's seed, never a trial's, so not in [`Stream::ALL`].
+    Classifier = 12,
 }
 
 impl Stream {
-    /// Every stream, in number order.
+    /// Every stream of a trial, in number order.
     pub const ALL: [Stream; 11] = [
         Stream::InitGenerator,
         Stream::InitDiscriminator,
@@ -57,6 +60,7 @@ impl Stream {
             Stream::PriorFit => "prior_fit",
             Stream::InstanceNoise => "instance_noise",
             Stream::SpectralNorm => "spectral_norm",
+            Stream::Classifier => "classifier",
         }
     }
 }

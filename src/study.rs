@@ -192,6 +192,11 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         ran: todo.len(),
         ..Default::default()
     };
+    // The classifiers that measure image sample quality, trained once per data set (then
+    // cached) before any trial starts, rather than inside the first trials that need them.
+    for d in crate::quality::measured_image_data(todo.iter().map(|&i| &study.trials[i].config)) {
+        crate::quality::cache::obtain(&d)?;
+    }
     let bars = MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());

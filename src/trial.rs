@@ -8,6 +8,7 @@
 //! run writes (wall-time columns aside).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::GanBackend;
@@ -16,6 +17,7 @@ use crate::nets::Net;
 use crate::probe::modes::{mode_coverage, ModeCoverage};
 use crate::probe::path::{alphas, path_angle};
 use crate::probe::{probe_point, ProbeReport};
+use crate::quality::Classifier;
 use crate::record::{Checkpoint, RecordState, TrialSink};
 use crate::rng::{stream, Stream};
 use crate::setup::TrialSetup;
@@ -365,6 +367,36 @@ fn record_coverage<B: GanBackend>(
     Ok(Some(m))
 }
 
+/// The classifier that measures a trial's image sample quality (labelled image data with
+/// `record.image_quality`), trained once per data set and cached (see `quality::cache`).
+pub fn judge_of(cfg: &TrialConfig) -> anyhow::Result<Option<Arc<Classifier>>> {
+    match &cfg.data {
+        crate::spec::DataConfig::Images(d) if cfg.record.image_quality => {
+            crate::quality::cache::obtain(d)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Records an image-quality measurement on the generated images of the evaluation latents
+/// (the fixed set mode coverage uses).
+fn record_quality<B: GanBackend>(
+    t: &Trainer<B>,
+    judge: Option<&Classifier>,
+    step: u64,
+    sink: &mut dyn TrialSink,
+    rec: &mut RecordState,
+) -> anyhow::Result<()> {
+    let Some(judge) = judge else { return Ok(()) };
+    let cfg = t.cfg();
+    let n = cfg.record.eval_samples;
+    let z = sample_latent(&cfg.latent, &mut stream(cfg.seed, Stream::Eval), n);
+    let q = crate::quality::measure(judge, &t.generate(z, n));
+    sink.quality_row(step, &q)?;
+    rec.last_quality = Some(q);
+    Ok(())
+}
+
 /// Saves the sample grid of an image trial: the generator's images of the first evaluation
 /// latents (the same z at every measurement).
 fn record_grid<B: GanBackend>(
@@ -397,6 +429,7 @@ pub fn run<B: GanBackend>(
 ) -> anyhow::Result<TrialOutcome> {
     let start = Instant::now();
     let cfg = setup.cfg.clone();
+    let judge = judge_of(&cfg)?;
     let mut trainer = Trainer::<B>::from_setup(setup, device.clone());
     let columns = metrics_columns(&trainer);
     let mut rec = match resume {
@@ -447,6 +480,7 @@ pub fn run<B: GanBackend>(
             if let Some(m) = record_coverage(&trainer, step, sink, &mut rec)? {
                 rec.last_modes = Some(m);
             }
+            record_quality(&trainer, judge.as_deref(), step, sink, &mut rec)?;
             record_grid(&trainer, step, sink)?;
         }
         // Row values (dist_to_equilibrium, probes) describe the point before this step's
@@ -515,6 +549,7 @@ pub fn run<B: GanBackend>(
         if let Some(m) = record_coverage(&trainer, cfg.steps, sink, &mut rec)? {
             rec.last_modes = Some(m);
         }
+        record_quality(&trainer, judge.as_deref(), cfg.steps, sink, &mut rec)?;
         record_grid(&trainer, cfg.steps, sink)?;
     }
     if !matches!(ending, Ending::Interrupted { .. }) {
@@ -548,6 +583,16 @@ pub fn run<B: GanBackend>(
         finals.push(("high_quality".into(), m.high_quality));
         finals.push(("reverse_kl".into(), m.reverse_kl));
         finals.push(("sample_motion".into(), m.sample_motion));
+    }
+    if let Some(q) = rec.last_quality {
+        finals.push(("classes_covered".into(), q.classes_covered as f64));
+        finals.push(("confident_share".into(), q.confident_share));
+        finals.push(("class_reverse_kl".into(), q.reverse_kl));
+        finals.push(("frechet_distance".into(), q.frechet_distance));
+    }
+    if let Some(j) = &judge {
+        finals.push(("classifier_accuracy".into(), j.report.test_accuracy));
+        finals.push(("frechet_floor".into(), j.report.frechet_floor));
     }
     Ok(TrialOutcome {
         ending,

@@ -719,8 +719,8 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
         ),
         (
             "a dense probe too large",
-            "[base]\nprobe = { max_dense = 30000 }\n".into(),
-            vec!["base.probe.max_dense".into(), "20000".into()],
+            "[base]\nprobe = { max_dense = 200000000 }\n".into(),
+            vec!["base.probe.max_dense".into(), "100000000".into()],
         ),
         (
             "a ring without modes",

@@ -419,7 +419,48 @@ fn a_small_image_study_runs_end_to_end_and_its_report_shows_the_grids() {
         assert_eq!(frames.len(), 4);
         let eigen = std::fs::read_to_string(dir.join("eigen.csv")).unwrap();
         assert!(eigen.lines().any(|l| l.starts_with("6,game,dense,")));
+        // Sample quality at every grid step, by the shapes' classifier (four classes).
+        let quality = std::fs::read_to_string(dir.join("quality.csv")).unwrap();
+        let lines: Vec<&str> = quality.lines().collect();
+        assert_eq!(
+            lines[0],
+            "step,classes_covered,classes_total,confident_share,reverse_kl,frechet_distance"
+        );
+        let steps: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(steps, ["0", "4", "8", "12"], "{trial}");
+        for l in &lines[1..] {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f[2], "4", "{l}");
+            let covered: usize = f[1].parse().unwrap();
+            let share: f64 = f[3].parse().unwrap();
+            let frechet: f64 = f[5].parse().unwrap();
+            assert!(covered <= 4 && (0.0..=100.0).contains(&share), "{l}");
+            assert!(frechet.is_finite() && frechet >= 0.0, "{l}");
+        }
     }
+    let trials = std::fs::read_to_string(out.join("trials.csv")).unwrap();
+    let header: Vec<&str> = trials.lines().next().unwrap().split(',').collect();
+    for c in [
+        "classes_covered",
+        "confident_share",
+        "class_reverse_kl",
+        "frechet_distance",
+        "classifier_accuracy",
+        "frechet_floor",
+    ] {
+        assert!(header.contains(&c), "{c}: {header:?}");
+    }
+    // The classifier was trained once, kept in the cache folder, and says what it measured.
+    let o = ganlab_env(&["classifier", file.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("4 classes, held-out accuracy"),
+        "{}",
+        text(&o)
+    );
     let to = tmp.path().join("report");
     let o = ganlab_env(
         &[
@@ -438,6 +479,7 @@ fn a_small_image_study_runs_end_to_end_and_its_report_shows_the_grids() {
         assert!(to.join("trials").join(trial).join("real.png").is_file());
         assert!(page.contains(&format!("trials/{trial}/samples.png")));
         assert!(page.contains(&format!("trials/{trial}/samples.gif")));
+        assert!(to.join("trials").join(trial).join("quality.png").is_file());
     }
     // One grid per compared value, in the comparison by objective.loss.
     assert!(
@@ -466,7 +508,29 @@ fn missing_or_corrupt_image_files_are_refused_by_name_before_anything_is_written
     let mut bytes = vec![0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 4];
     bytes.extend([0u8; 16]);
     std::fs::write(&wrong_size, bytes).unwrap();
+    // A training split without its held-out images, which sample quality needs.
+    let train_only = tmp.path().join("train-only");
+    std::fs::create_dir(&train_only).unwrap();
+    let mut images = vec![0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 8];
+    images.extend([7u8; 128]);
+    std::fs::write(train_only.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(
+        train_only.join("train-labels-idx1-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 2, 0, 1],
+    )
+    .unwrap();
     for (data, says) in [
+        (
+            format!("source = \"mnist\"\npath = \"{}\"", train_only.display()),
+            format!(
+                "{}: not found (nor {}.gz); the IDX files of MNIST or Fashion-MNIST are \
+                 train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
+                 t10k-labels-idx1-ubyte, plain or .gz (the held-out images measure sample \
+                 quality; set record.image_quality = false to train without them)",
+                train_only.join("t10k-images-idx3-ubyte").display(),
+                train_only.join("t10k-images-idx3-ubyte").display()
+            ),
+        ),
         (
             format!("source = \"idx\"\npath = \"{}\"", bad_idx.display()),
             format!("{}: not an IDX file of bytes: its header says [2, 8, 8] = 128 bytes of data, the file holds 3", bad_idx.display()),

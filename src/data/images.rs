@@ -438,6 +438,13 @@ pub fn check(cfg: &ImageData) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Checks that the held-out split of a configuration's images can be read.
+pub fn check_held_out(cfg: &ImageData) -> Result<(), String> {
+    load(cfg, Split::HeldOut)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

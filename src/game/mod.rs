@@ -187,12 +187,25 @@ impl Game {
         let (real, fake) = (self.pack(real), self.pack(fake));
         let n_real = real.dims()[rows];
         let fake = if fake_tracked { fake } else { fake.detach() };
-        // One pass over real and fake rows together: fewer, larger matrix products.
-        let out = self
-            .discriminator
-            .forward(phi, Tensor::cat(vec![real.clone(), fake.clone()], rows));
-        let d_real = out.clone().narrow(rows, 0, n_real);
-        let d_fake = out.narrow(rows, n_real, fake.dims()[rows]);
+        let (d_real, d_fake) = if self.discriminator.batch_statistics() {
+            // Batch norm normalises by the statistics of the rows it is given: real and fake
+            // rows go in separate passes (as DCGAN trains), or the discriminator would learn
+            // to tell them apart within a mixed batch and judge a batch of fakes alone, as the
+            // generator's loss sees it, by other statistics.
+            (
+                self.discriminator.forward(phi, real.clone()),
+                self.discriminator.forward(phi, fake.clone()),
+            )
+        } else {
+            // One pass over real and fake rows together: fewer, larger matrix products.
+            let out = self
+                .discriminator
+                .forward(phi, Tensor::cat(vec![real.clone(), fake.clone()], rows));
+            (
+                out.clone().narrow(rows, 0, n_real),
+                out.narrow(rows, n_real, fake.dims()[rows]),
+            )
+        };
         let o = &self.objective;
         let (m_real, m_fake) = (
             row_mean(loss::score(o.loss, d_real.clone())),
@@ -310,5 +323,54 @@ mod tests {
         let (g_wide, _) = wide.generator_loss(&phi, matrix::<B>(fake, 2, 4, &CPU));
         assert_eq!(host(g_packed), host(g_wide));
         assert_eq!(packed.judged_rows(64), 32);
+    }
+
+    #[test]
+    fn a_batch_normed_discriminator_judges_real_and_fake_rows_in_separate_batches() {
+        use crate::data::images::ImageShape;
+        use crate::spec::{DcganConfig, Norm};
+        type B = CpuF64;
+        let image = ImageShape {
+            channels: 1,
+            size: 16,
+        };
+        let mut cfg = TrialConfig::default();
+        let mut d2 = |norm| {
+            cfg.discriminator = DiscriminatorConfig::Dcgan(DcganConfig { width: 2, norm });
+            Game::new(&cfg, 256, Some(image), None)
+        };
+        let (batch, layer) = (d2(Norm::Batch), d2(Norm::Layer));
+        assert!(batch.discriminator.batch_statistics());
+        assert!(!layer.discriminator.batch_statistics());
+        let phi: Vec<Tensor<B, 2>> = batch
+            .discriminator
+            .init(&mut crate::rng::stream(
+                1,
+                crate::rng::Stream::InitDiscriminator,
+            ))
+            .into_iter()
+            .zip(batch.discriminator.param_specs())
+            .map(|(v, s)| matrix::<B>(v, s.rows, s.cols, &CPU))
+            .collect();
+        let real: Vec<f64> = (0..3 * 256)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let fake: Vec<f64> = (0..3 * 256)
+            .map(|i| ((i * 11) % 13) as f64 / 13.0 - 0.8)
+            .collect();
+        let rows = |v: &[f64]| matrix::<B>(v.to_vec(), 3, 256, &CPU);
+        let l = batch.discriminator_loss(&phi, rows(&real), rows(&fake), None);
+        // D(real) and D(fake) as each batch alone gives them: the generator's loss, which
+        // sees a batch of fakes alone, judges by the same statistics.
+        let alone = |x: &[f64]| host(batch.discriminator.forward(&phi, rows(x)).mean())[0];
+        assert!((host(l.d_real)[0] - alone(&real)).abs() < 1e-12);
+        assert!((host(l.d_fake.clone())[0] - alone(&fake)).abs() < 1e-12);
+        let both: Vec<f64> = real.iter().chain(&fake).copied().collect();
+        let mixed = batch
+            .discriminator
+            .forward(&phi, matrix::<B>(both, 6, 256, &CPU))
+            .narrow(0, 3, 3)
+            .mean();
+        assert!((host(mixed)[0] - host(l.d_fake)[0]).abs() > 1e-6);
     }
 }

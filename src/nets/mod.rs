@@ -187,6 +187,16 @@ impl Net {
         }
     }
 
+    /// Whether an output row depends on the other rows of its batch (batch normalisation).
+    pub fn batch_statistics(&self) -> bool {
+        match self {
+            Net::Dcgan(d) => d.norm == crate::spec::Norm::Batch,
+            Net::Ebgan(e) => e.encoder.batch_statistics() || e.decoder.batch_statistics(),
+            Net::Skip(s) => s.generator.batch_statistics(),
+            Net::Mlp { .. } | Net::Constant { .. } | Net::Linear { .. } => false,
+        }
+    }
+
     /// Parameter tensors, in the order `forward` takes them.
     pub fn param_specs(&self) -> Vec<ParamSpec> {
         let spec = |name: String, rows, cols| ParamSpec { name, rows, cols };

@@ -481,9 +481,10 @@ fn swept_parquet_column(name: &str, value: &str, numeric: &bool, n: usize) -> Co
 /// keys and `seed` first, written into the study folder (`metrics.parquet`, ...).
 fn write_parquet(s: &StudyTables) -> anyhow::Result<Vec<PathBuf>> {
     type Pick = fn(&tables::TrialTables) -> Option<&DataFrame>;
-    let kinds: [(&str, Pick); 5] = [
+    let kinds: [(&str, Pick); 6] = [
         ("metrics", |t| t.metrics.as_ref()),
         ("modes", |t| t.modes.as_ref()),
+        ("quality", |t| t.quality.as_ref()),
         ("eigen", |t| t.eigen.as_ref()),
         ("path_angle", |t| t.path_angle.as_ref()),
         ("samples", |t| t.samples.as_ref()),

@@ -26,7 +26,7 @@ pub const SETTLED_MOTION: f64 = 1.0;
 
 /// Numeric columns of `summary.csv`, after the text ones; a trial without the data for one
 /// leaves it empty.
-pub const FIGURES: [&str; 31] = [
+pub const FIGURES: [&str; 36] = [
     "final_loss_g",
     "final_loss_d",
     "final_d_real",
@@ -44,6 +44,11 @@ pub const FIGURES: [&str; 31] = [
     "high_quality",
     "reverse_kl",
     "sample_motion",
+    "classes_covered",
+    "classes_total",
+    "confident_share",
+    "class_reverse_kl",
+    "frechet_distance",
     "final_drift",
     "eig_max_re",
     "eig_min_re",
@@ -62,9 +67,12 @@ pub const FIGURES: [&str; 31] = [
 
 /// The figures the comparison tables aggregate (where some trial has them), most telling
 /// first: the comparison figure shows the first six present.
-pub const COMPARED: [&str; 11] = [
+pub const COMPARED: [&str; 14] = [
     "modes_covered",
     "high_quality",
+    "classes_covered",
+    "frechet_distance",
+    "confident_share",
     "sample_motion",
     "dist_ratio",
     "final_drift",
@@ -261,6 +269,17 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
             f64s(m, "sample_motion").and_then(last_finite),
         );
     }
+    if let Some(q) = &t.quality {
+        for (c, name) in [
+            ("classes_covered", "classes_covered"),
+            ("classes_total", "classes_total"),
+            ("confident_share", "confident_share"),
+            ("reverse_kl", "class_reverse_kl"),
+            ("frechet_distance", "frechet_distance"),
+        ] {
+            set(name, f64s(q, c).and_then(last));
+        }
+    }
     if let Some(p) = &t.path_angle {
         set("path_min_cosine", f64s(p, "cosine").and_then(|c| c.min()));
     }
@@ -285,7 +304,8 @@ pub fn summarise(t: &TrialTables) -> PolarsResult<TrialSummary> {
 
 /// The outcome of a trial (README, "Outcomes"):
 /// - `diverged`, `failed`: from the trial's status; `unfinished`: running or never started;
-/// - `collapsed`: a mixture whose final mode coverage misses a mode;
+/// - `collapsed`: a mixture whose final mode coverage misses a mode, or labelled images whose
+///   final generated set leaves a class without a confident prediction;
 /// - `converged`: the distance to the equilibrium (Dirac-GAN) ended below 10% of its start;
 ///   on a mixture, the generated samples of the evaluation latents last moved less than a
 ///   mode's high-quality radius between two measurements (`sample_motion` < 1); otherwise the
@@ -302,6 +322,12 @@ pub fn outcome_of(t: &TrialTables, get: &dyn Fn(&str) -> Option<f64>) -> &'stati
         _ => return "unfinished",
     }
     if let (Some(c), Some(n)) = (get("modes_covered"), get("modes_total")) {
+        if c < n {
+            return "collapsed";
+        }
+    }
+    // Images: a class of the data set that no generated image is confidently predicted as.
+    if let (Some(c), Some(n)) = (get("classes_covered"), get("classes_total")) {
         if c < n {
             return "collapsed";
         }

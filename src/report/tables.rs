@@ -30,6 +30,8 @@ pub struct TrialTables {
     pub partial: bool,
     pub metrics: Option<DataFrame>,
     pub modes: Option<DataFrame>,
+    /// Image sample quality (`quality.csv`).
+    pub quality: Option<DataFrame>,
     pub eigen: Option<DataFrame>,
     pub path_angle: Option<DataFrame>,
     /// The final figures of `status.toml` (those of the last probe come from the point
@@ -112,6 +114,7 @@ impl StudyTables {
                 partial: false,
                 metrics: None,
                 modes: None,
+                quality: None,
                 eigen: None,
                 path_angle: None,
                 samples: None,
@@ -273,6 +276,7 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
     };
     t.metrics = read("metrics.csv", &[]);
     t.modes = read("modes.csv", &[]);
+    t.quality = read("quality.csv", &[]);
     t.eigen = read("eigen.csv", &["matrix", "method"]);
     t.path_angle = read("path_angle.csv", &[]);
     t.samples = read("samples.csv", &[]);
@@ -280,7 +284,8 @@ fn read_trial(dir: &Path, t: &mut TrialTables) -> anyhow::Result<()> {
     if let Some(e) = unreadable {
         t.status = "unreadable".into();
         t.error = Some(e);
-        (t.metrics, t.modes, t.eigen, t.path_angle, t.samples) = (None, None, None, None, None);
+        (t.metrics, t.modes, t.quality, t.eigen) = (None, None, None, None);
+        (t.path_angle, t.samples) = (None, None);
     }
     Ok(())
 }

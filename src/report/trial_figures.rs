@@ -60,6 +60,48 @@ fn mode_coverage_chart(modes: &DataFrame) -> Chart {
     c
 }
 
+/// Image sample quality over training: classes covered and confident predictions as
+/// fractions, and the Fréchet distance to the held-out images beside them.
+fn image_quality_charts(q: &DataFrame) -> Vec<Chart> {
+    let frac: Vec<(f64, f64)> = match (
+        column(q, "step"),
+        column(q, "classes_covered"),
+        column(q, "classes_total"),
+    ) {
+        (Ok(s), Ok(c), Ok(n)) => s
+            .iter()
+            .zip(c.iter().zip(&n))
+            .filter_map(|(s, (c, n))| Some((s.as_ref()?.to_owned(), c.as_ref()? / n.as_ref()?)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let confident = series(q, "step", "confident_share")
+        .into_iter()
+        .map(|(s, percent)| (s, percent / 100.0))
+        .collect();
+    let mut coverage = chart(
+        "Class coverage",
+        "step",
+        "fraction",
+        vec![
+            line("classes covered / classes", 0, frac),
+            line("confident predictions / images", 1, confident),
+        ],
+    );
+    coverage.y_span = Some((-0.02, 1.35));
+    let frechet = chart(
+        "Fréchet distance to held-out images",
+        "step",
+        "squared distance (classifier features)",
+        vec![line(
+            "frechet_distance",
+            0,
+            series(q, "step", "frechet_distance"),
+        )],
+    );
+    vec![coverage, frechet]
+}
+
 /// Draws every figure the trial's tables allow into `dir`; returns (file stem, caption).
 pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -167,6 +209,13 @@ pub fn draw(t: &TrialTables, dir: &Path) -> anyhow::Result<Vec<(String, String)>
             vec![mode_coverage_chart(modes)],
             "modes",
             "mode coverage over training",
+        )?;
+    }
+    if let Some(q) = &t.quality {
+        save(
+            image_quality_charts(q),
+            "quality",
+            "image sample quality over training (the data set's classifier on the generated images)",
         )?;
     }
     if let Some(s) = &t.samples {

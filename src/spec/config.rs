@@ -774,8 +774,11 @@ pub struct RecordConfig {
     pub every: u64,
     /// Measure mode coverage (mixtures) every this many steps, and at the end.
     pub modes_every: u64,
-    /// Generated samples used for mode coverage.
+    /// Generated samples used for mode coverage and for image sample quality.
     pub eval_samples: usize,
+    /// On labelled image data, measure sample quality at every mode-coverage step with the
+    /// data set's classifier (trained once per data set and cached; see `quality`).
+    pub image_quality: bool,
     /// Save the parameters (`TRIAL/checkpoints/step-N.npy`) and the trial state (for resuming,
     /// `state-N.bin`) every this many steps; the first and the final point are always saved.
     /// 0: only those two.
@@ -793,6 +796,7 @@ impl Default for RecordConfig {
             every: 1,
             modes_every: 500,
             eval_samples: 2000,
+            image_quality: true,
             checkpoint_every: 1000,
             checkpoint_minutes: 2.0,
             drift: false,

@@ -102,8 +102,8 @@ fn dcgan_size(d: &DcganConfig, data: &DataConfig, generator: bool, z_dim: usize)
     (params as f64, (2 * maps + image.len()) as f64)
 }
 
-/// The estimate for one trial.
-pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
+/// ((parameters, activations per row) of the generator, the same of the discriminator).
+fn player_sizes(c: &TrialConfig) -> ((f64, f64), (f64, f64)) {
     let x = data_dim(&c.data);
     let (pg, ag) = match &c.generator {
         GeneratorConfig::Mlp(m) => mlp_size(m, c.latent.dim, x),
@@ -136,6 +136,24 @@ pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
             }
         },
     };
+    ((pg, ag), (pd, ad))
+}
+
+/// Parameters of both players of a trial's game: the size of its Jacobian's side.
+pub fn game_parameters(c: &TrialConfig) -> f64 {
+    let ((pg, _), (pd, _)) = player_sizes(c);
+    pg + pd
+}
+
+/// Bytes of a dense probe of a game of `n` parameters: the n x n Jacobian in f64 three times
+/// (the matrix, its balanced copy, the eigensolver's work).
+pub fn dense_probe_bytes(n: f64) -> f64 {
+    8.0 * 3.0 * n * n
+}
+
+/// The estimate for one trial.
+pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
+    let ((pg, ag), (pd, ad)) = player_sizes(c);
     let elt = match c.precision {
         Precision::F32 => 4.0,
         Precision::F64 => 8.0,
@@ -151,7 +169,7 @@ pub fn estimate(c: &TrialConfig) -> MemoryEstimate {
     let probes = if c.probe.every == 0 {
         0.0
     } else if n <= c.probe.max_dense as f64 {
-        8.0 * 3.0 * n * n
+        dense_probe_bytes(n)
     } else {
         8.0 * (c.probe.max_krylov as f64 + 2.0) * n * 2.0
     };

@@ -457,6 +457,16 @@ fn resolve_paths(config: &mut TrialConfig, base_dir: &Path) -> Result<(), (Strin
         // Read now (once per process; trials share the set) so a missing or corrupt file is
         // refused before anything is written.
         crate::data::images::check(images).map_err(|m| ("data.path".to_string(), m))?;
+        if config.record.image_quality {
+            // The held-out images too: the classifier that measures sample quality is
+            // tested on them, and the Fréchet distance compares against them.
+            crate::data::images::check_held_out(images).map_err(|m| {
+                (
+                    "data.path".to_string(),
+                    format!("{m} (the held-out images measure sample quality; set record.image_quality = false to train without them)"),
+                )
+            })?;
+        }
     }
     Ok(())
 }

@@ -188,7 +188,7 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     count("record.eval_samples", r.eval_samples, 1, 1 << 22)?;
     non_negative("record.checkpoint_minutes", r.checkpoint_minutes)?;
     count("probe.batch", c.probe.batch, 1, 1 << 20)?;
-    count("probe.max_dense", c.probe.max_dense, 1, 20_000)?;
+    count("probe.max_dense", c.probe.max_dense, 1, 100_000_000)?;
     count("probe.top_k", c.probe.top_k, 1, 1000)?;
     positive("probe.tol", c.probe.tol)?;
     count("probe.max_krylov", c.probe.max_krylov, 2, 100_000)?;
@@ -201,11 +201,28 @@ fn check_memory(c: &TrialConfig) -> Check {
     let Some(machine) = super::memory::machine_memory() else {
         return Ok(());
     };
+    use super::memory::gib;
+    // A dense spectrum the game is too large for: said as such, with the way out.
+    let n = super::memory::game_parameters(c);
+    let dense = super::memory::dense_probe_bytes(n);
+    if c.probe.every > 0 && n <= c.probe.max_dense as f64 && dense > 0.8 * machine {
+        return fail(
+            "probe.max_dense",
+            format!(
+                "asks for the dense Jacobian of this game's {n} parameters: about {} (the \
+                 n x n matrix in f64, three times: J, its balanced copy and the eigensolver's \
+                 work), more than this machine's {} allows; set probe.max_dense below {n} to \
+                 probe it by Arnoldi (probe.top_k eigenvalues of J) and Lanczos (the player \
+                 Hessians' extremes) on the exact product",
+                gib(dense),
+                gib(machine)
+            ),
+        );
+    }
     let e = super::memory::estimate(c);
     if e.total() <= 0.8 * machine {
         return Ok(());
     }
-    use super::memory::gib;
     fail(
         e.largest_key(c),
         format!(

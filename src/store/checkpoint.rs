@@ -19,7 +19,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::HostArray;
-use crate::record::{Checkpoint, ModeCoverage, RecordState};
+use crate::record::{Checkpoint, ImageQuality, ModeCoverage, RecordState};
 use crate::train::state::SavedState;
 
 const MAGIC: &[u8; 8] = b"GLSTATE1";
@@ -63,6 +63,8 @@ struct Header {
     tables: TableLengths,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_modes: Option<ModesHeader>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_quality: Option<ImageQuality>,
     arrays: Vec<ArrayHeader>,
 }
 
@@ -116,6 +118,7 @@ pub fn encode(c: &Checkpoint, tables: &TableLengths) -> anyhow::Result<Vec<u8>> 
             reverse_kl: m.reverse_kl,
             sample_motion: m.sample_motion,
         }),
+        last_quality: c.records.last_quality,
         arrays: arrays
             .iter()
             .map(|a| ArrayHeader {
@@ -223,6 +226,7 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<(Checkpoint, TableLengths)> {
                 reverse_kl: m.reverse_kl,
                 sample_motion: m.sample_motion,
             }),
+            last_quality: h.last_quality,
             wall_time_s: h.wall_time_s,
             initial_point,
             last_eval,
@@ -298,6 +302,13 @@ mod tests {
                     reverse_kl: f64::NAN,
                     sample_motion: 0.25,
                 }),
+                last_quality: Some(ImageQuality {
+                    classes_covered: 9,
+                    classes_total: 10,
+                    confident_share: 62.5,
+                    reverse_kl: 0.125,
+                    frechet_distance: 31.75,
+                }),
                 wall_time_s: 1.25,
                 initial_point: Some(vec![0.5; 7]),
                 last_eval: Some(vec![-1.5; 6]),
@@ -334,6 +345,7 @@ mod tests {
         assert!(m.reverse_kl.is_nan());
         assert_eq!(m.sample_motion, 0.25);
         assert_eq!(back.records.last_eval, c.records.last_eval);
+        assert_eq!(back.records.last_quality, c.records.last_quality);
     }
 
     #[test]

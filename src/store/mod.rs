@@ -17,7 +17,7 @@ pub mod npy;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Checkpoint, ModeCoverage, PathPoint, ProbeReport, TrialSink};
+use crate::record::{Checkpoint, ImageQuality, ModeCoverage, PathPoint, ProbeReport, TrialSink};
 use crate::spec::TrialConfig;
 
 /// `OUT/README.md`: what the tables hold and the conventions they follow.
@@ -29,6 +29,17 @@ pub const STUDY_README: &str = "# ganlab study folder
   Gradient norms are Euclidean (not squared), per player and per parameter tensor, before
   the optimiser step and before weight clipping.
 - `TRIAL/modes.csv`: mode coverage on mixtures (nearest mode, high quality within 3 std).
+- `TRIAL/quality.csv` (labelled images): `step, classes_covered, classes_total,
+  confident_share, reverse_kl, frechet_distance`: the data set's classifier on the generated
+  images of the evaluation latents; confident = class probability >= 0.9, a class is covered
+  by one confident prediction, `confident_share` in percent, `reverse_kl` = KL(class
+  histogram of the confident predictions || uniform), `frechet_distance` = squared Fréchet
+  distance between Gaussians of the classifier's 128 features of generated and held-out real
+  images (not FID: not Inception's features). trials.csv adds `classifier_accuracy`, the
+  classifier's accuracy on the held-out images, and `frechet_floor`, the distance of 2000
+  training images to the held-out ones (about the least a generator can reach).
+- `TRIAL/grids/`: sample grids (`step-N.png`, 64 images of the first evaluation latents),
+  `real.png`, and `trial.gif`, the whole trial as an animation (image data).
 - `TRIAL/eigen.csv`: `step, matrix, method, index, re, im, residual`.
 - `TRIAL/samples.csv` (2-D mixtures): `step, real, x0, x1`: 256 generated points at every
   mode-coverage step (`real` = 0) and 256 real points once (`real` = 1).
@@ -262,10 +273,12 @@ impl TrialDir {
         for name in [
             "metrics.csv",
             "modes.csv",
+            "quality.csv",
             "eigen.csv",
             "samples.csv",
             "metrics.csv.partial",
             "modes.csv.partial",
+            "quality.csv.partial",
             "eigen.csv.partial",
             "samples.csv.partial",
             "path_angle.csv",
@@ -336,6 +349,7 @@ pub struct CsvSink {
     single: bool,
     metrics: Option<csv::Writer<BufWriter<File>>>,
     modes: Option<csv::Writer<BufWriter<File>>>,
+    quality: Option<csv::Writer<BufWriter<File>>>,
     eigen: Option<csv::Writer<BufWriter<File>>>,
     samples: Option<csv::Writer<BufWriter<File>>>,
 }
@@ -360,7 +374,13 @@ fn writer(path: &Path) -> anyhow::Result<csv::Writer<BufWriter<File>>> {
 }
 
 /// The tables a trial streams, by file name.
-const TABLES: [&str; 4] = ["metrics.csv", "modes.csv", "eigen.csv", "samples.csv"];
+const TABLES: [&str; 5] = [
+    "metrics.csv",
+    "modes.csv",
+    "quality.csv",
+    "eigen.csv",
+    "samples.csv",
+];
 
 impl CsvSink {
     /// A sink writing into `dir`; `single`: the trial computes in f32.
@@ -370,6 +390,7 @@ impl CsvSink {
             single,
             metrics: None,
             modes: None,
+            quality: None,
             eigen: None,
             samples: None,
         }
@@ -379,6 +400,7 @@ impl CsvSink {
         match name {
             "metrics.csv" => &mut self.metrics,
             "modes.csv" => &mut self.modes,
+            "quality.csv" => &mut self.quality,
             "eigen.csv" => &mut self.eigen,
             _ => &mut self.samples,
         }
@@ -530,6 +552,31 @@ impl CsvSink {
         Ok(())
     }
 
+    fn write_quality_row(&mut self, step: u64, q: &ImageQuality) -> anyhow::Result<()> {
+        if self.quality.is_none() {
+            let mut w = writer(&self.dir.join("quality.csv.partial"))?;
+            w.write_record([
+                "step",
+                "classes_covered",
+                "classes_total",
+                "confident_share",
+                "reverse_kl",
+                "frechet_distance",
+            ])?;
+            self.quality = Some(w);
+        }
+        let w = self.quality.as_mut().context("quality writer")?;
+        w.write_record([
+            step.to_string(),
+            q.classes_covered.to_string(),
+            q.classes_total.to_string(),
+            fmt(q.confident_share),
+            fmt(q.reverse_kl),
+            fmt(q.frechet_distance),
+        ])?;
+        Ok(())
+    }
+
     fn write_eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {
         if self.eigen.is_none() {
             let mut w = writer(&self.dir.join("eigen.csv.partial"))?;
@@ -630,6 +677,11 @@ impl TrialSink for CsvSink {
     fn modes_row(&mut self, step: u64, m: &ModeCoverage) -> anyhow::Result<()> {
         let r = self.write_modes_row(step, m);
         self.named("modes.csv", r)
+    }
+
+    fn quality_row(&mut self, step: u64, q: &ImageQuality) -> anyhow::Result<()> {
+        let r = self.write_quality_row(step, q);
+        self.named("quality.csv", r)
     }
 
     fn eigen_rows(&mut self, step: u64, r: &ProbeReport) -> anyhow::Result<()> {

@@ -7,10 +7,16 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The cache folder of the tests' runs (image classifiers), under cargo's scratch folder
+/// rather than the user's own cache.
+pub const TEST_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/ganlab-cache");
+
 /// Runs the binary with `args` and extra environment variables.
 pub fn ganlab_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ganlab"));
-    c.args(args).env_remove("GANLAB_FAULT");
+    c.args(args)
+        .env_remove("GANLAB_FAULT")
+        .env("GANLAB_CACHE", TEST_CACHE);
     for (k, v) in env {
         c.env(k, v);
     }
