@@ -59,6 +59,21 @@ pub fn matrix<B: Backend>(
     )
 }
 
+/// A `rows x cols` tensor from row-major host values, of float type `dtype` (which may differ
+/// from `B`'s default: the probes compute in f64 on Flex, whose default is f32).
+pub fn matrix_in<B: Backend>(
+    values: Vec<f64>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+    dtype: burn::tensor::DType,
+) -> Tensor<B, 2> {
+    Tensor::from_data(
+        TensorData::new(values, [rows, cols]).convert_dtype(dtype),
+        TensorCreationOptions::new(device.clone()).with_dtype(dtype),
+    )
+}
+
 /// All values of a tensor, as f64, row-major.
 pub fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()

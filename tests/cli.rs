@@ -1309,3 +1309,86 @@ fn the_readme_commands_work_without_sudo_and_ci_runs_the_test_command() {
         "{ci}"
     );
 }
+
+#[test]
+fn a_variant_axis_sets_several_keys_per_arm_and_names_its_trials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = r#"
+[study]
+name = "variants"
+
+[base]
+steps = 4
+data = { kind = "ring", modes = 8, radius = 2.0, std = 0.02 }
+generator = { kind = "mlp", depth = 1, width = 8 }
+discriminator = { kind = "mlp", depth = 1, width = 8 }
+train = { batch = 16 }
+
+[sweep]
+variant = [
+  { name = "gan", "objective.loss" = "non_saturating" },
+  { name = "wgan_gp", "objective.loss" = "wgan_gp", "train.n_critic" = 2, discriminator = { kind = "mlp", depth = 2, width = 4 } },
+]
+seed = [0]
+"#;
+    let file = write(tmp.path(), "v.toml", body);
+    let o = ganlab(&["validate", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("000-gan-0  variant = \"gan\""), "{t}");
+    assert!(t.contains("001-wgan_gp-0  variant = \"wgan_gp\""), "{t}");
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let trials = rows(&out.join("trials.csv"));
+    assert_eq!(header(&out.join("trials.csv"))[1], "variant");
+    assert_eq!(
+        (trials[0][1].as_str(), trials[1][1].as_str()),
+        ("gan", "wgan_gp")
+    );
+    // Every key of the arm reached the trial's configuration; the other arm kept the base.
+    let cfg = |t: &str| fs::read_to_string(out.join(t).join("config.toml")).unwrap();
+    let (gan, wgan) = (cfg("000-gan-0"), cfg("001-wgan_gp-0"));
+    assert!(
+        wgan.contains("loss = \"wgan_gp\"") && wgan.contains("n_critic = 2"),
+        "{wgan}"
+    );
+    assert!(
+        wgan.contains("depth = 2") && wgan.contains("width = 4"),
+        "{wgan}"
+    );
+    assert!(
+        gan.contains("loss = \"non_saturating\"") && gan.contains("n_critic = 1"),
+        "{gan}"
+    );
+
+    // Malformed variants are refused, naming the axis and the form.
+    for (variants, says) in [
+        (
+            "[{ \"objective.loss\" = \"wgan_gp\" }]",
+            "a variant has no string `name`",
+        ),
+        (
+            "[{ name = \"a\" }, { name = \"a\" }]",
+            "two variants are named `a`",
+        ),
+        ("[\"wgan_gp\"]", "not a table"),
+        (
+            "[{ name = \"a\", \"objective.loss\" = \"no_such_loss\" }]",
+            "unknown variant",
+        ),
+    ] {
+        let bad = write(
+            tmp.path(),
+            "bad.toml",
+            &format!("[study]\nname = \"b\"\n[base]\nsteps = 2\n[sweep]\nvariant = {variants}\n"),
+        );
+        let o = ganlab(&["validate", bad.to_str().unwrap()]);
+        assert!(!o.status.success());
+        let t = text(&o);
+        assert!(
+            t.contains("sweep.\"variant\"") && t.contains(says),
+            "{variants}: {t}"
+        );
+    }
+}

@@ -334,6 +334,16 @@ fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
             "{loss:?}: J is near zero, the test would be void"
         );
         assert!(rel < 1e-6, "{loss:?} {norm:?}: relative error {:e}", rel);
+        // Probes of convolutional games compute on Flex with f64 tensors (NdArray's
+        // convolutions are 20x slower): the same Jacobian to rounding, which f32 anywhere in
+        // the graph would spoil (1e-7).
+        assert!(field.game.convolutional());
+        let probed = ganlab::probe::jacobian(field, &p, ganlab::spec::ProbeProduct::Exact);
+        let (flex_rel, _) = common::relative_error(&probed, &exact);
+        assert!(
+            flex_rel < 1e-12,
+            "{loss:?} {norm:?}: Flex is {flex_rel:e} from NdArray"
+        );
         // One graph per row gives the blocks' numbers (grouped convolutions sum in another
         // order, so not always the same bits; the block size is fixed by the game, so a trial's
         // numbers still do not depend on threads).
@@ -647,4 +657,38 @@ fn ebgan_studies_run_on_points_and_on_images() {
         assert!(!trials.contains("failed"), "{name}: {trials}");
         assert!(trials.contains("done"), "{name}: {trials}");
     }
+}
+
+#[test]
+fn a_dense_probe_of_a_dcgan_game_too_large_for_memory_is_refused_with_its_estimate() {
+    use common::study::{ganlab_env, text};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big.toml");
+    // 28 x 28 DCGAN players of width 32 with z dim 100: 386 786 parameters, a dense Jacobian
+    // of 3.6e12 bytes (three copies in f64): more than any machine the tests run on.
+    let body = "[study]\nname = \"big\"\n[base]\nsteps = 2\n\
+                data = { kind = \"images\", source = \"shapes\", size = 28, count = 20 }\n\
+                latent = { dim = 100 }\n\
+                generator = { kind = \"dcgan\", width = 32 }\n\
+                discriminator = { kind = \"dcgan\", width = 32 }\n\
+                probe = { every = 1, max_dense = 1000000 }\n";
+    std::fs::write(&file, body).unwrap();
+    let o = ganlab_env(&["validate", file.to_str().unwrap()], &[]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    for says in [
+        "big.toml:9: key `base.probe.max_dense`",
+        "dense Jacobian of this game's 386786 parameters: about 3343.90 GiB",
+        "set probe.max_dense below 386786 to probe it by Arnoldi",
+    ] {
+        assert!(t.contains(says), "wanted {says:?} in {t}");
+    }
+    // Below the game's size the same file is valid: Arnoldi and Lanczos probe it.
+    std::fs::write(
+        &file,
+        body.replace("max_dense = 1000000", "max_dense = 3000"),
+    )
+    .unwrap();
+    let o = ganlab_env(&["validate", file.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
 }

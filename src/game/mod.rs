@@ -99,6 +99,18 @@ impl Game {
         }
     }
 
+    /// Whether a player is convolutional (DCGAN, or EBGAN on images): probes then compute
+    /// on Flex (see `probe::on_probe_backend`).
+    pub fn convolutional(&self) -> bool {
+        let conv = |n: &Net| match n {
+            Net::Dcgan(_) => true,
+            Net::Ebgan(e) => matches!(e.encoder, Net::Dcgan(_)),
+            Net::Skip(s) => matches!(s.generator, Net::Dcgan(_)),
+            _ => false,
+        };
+        conv(&self.generator) || conv(&self.discriminator)
+    }
+
     /// Rows `[.., n, d]` as packs `[.., n / pack, pack d]`: each pack's samples side by side
     /// (PacGAN); the rows themselves for `pack = 1`.
     pub fn pack<B: burn::tensor::backend::Backend, const D: usize>(

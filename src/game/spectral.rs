@@ -11,7 +11,7 @@
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use crate::backend::{host, matrix};
+use crate::backend::host;
 use crate::nets::{Net, ParamSpec};
 
 /// Keeps a normalisation finite at a zero vector.
@@ -55,7 +55,9 @@ impl SpectralVectors {
             let mut dims = [1usize; D];
             dims[D - 2] = s.rows;
             dims[D - 1] = s.cols;
-            let m = matrix::<K>(m.clone(), s.rows, s.cols, &w.device()).reshape(dims);
+            let m =
+                crate::backend::matrix_in::<K>(m.clone(), s.rows, s.cols, &w.device(), w.dtype())
+                    .reshape(dims);
             let sigma = (w.clone() * m).sum_dim(D - 1).sum_dim(D - 2);
             out[*i] = w.clone() / sigma;
         }

@@ -90,7 +90,9 @@ impl SkipNet {
             .param_specs()
             .iter()
             .zip(&prior.values)
-            .map(|(s, v)| matrix::<B>(v.clone(), s.rows, s.cols, &device))
+            .map(|(s, v)| {
+                crate::backend::matrix_in::<B>(v.clone(), s.rows, s.cols, &device, flat.dtype())
+            })
             .collect();
         let mut out = dims;
         out[D - 1] = prior.form.out_dim();

@@ -18,7 +18,6 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activations;
-use crate::backend::matrix;
 use crate::data::{latent_marginal, latent_moments, Dataset, LatentMarginal};
 use crate::nets::{Net, ParamSpec};
 use crate::rng::{stream, Stream};
@@ -193,7 +192,10 @@ impl FittedPrior {
                 let mut shape = [1usize; D];
                 shape[D - 1] = zd;
                 let dev = z.device();
-                let row = |v: Vec<f64>| matrix::<B>(v, 1, zd, &dev).reshape(shape);
+                let dtype = z.dtype();
+                let row = |v: Vec<f64>| {
+                    crate::backend::matrix_in::<B>(v, 1, zd, &dev, dtype).reshape(shape)
+                };
                 let mean = row(moments.iter().map(|m| m.0).collect());
                 let inv_std = row(moments.iter().map(|m| 1.0 / m.1).collect());
                 (z.clone() - mean) * inv_std
@@ -350,7 +352,7 @@ fn fit_now(cfg: &TrialConfig, data: &Dataset) -> anyhow::Result<FittedPrior> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{host, CPU};
+    use crate::backend::{host, matrix, CPU};
     use crate::data::sample_latent;
     use crate::spec::Prior;
     use burn::backend::NdArray;

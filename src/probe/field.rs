@@ -15,9 +15,9 @@
 //! tensors, see `Net::forward`), one copy per product or per point.
 
 use burn::backend::Autodiff;
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, DType, Tensor, TensorCreationOptions, TensorData};
 
-use crate::backend::{host, matrix, GanBackend};
+use crate::backend::{host, matrix_in, GanBackend};
 use crate::game::Game;
 use crate::nets::ParamSpec;
 
@@ -187,15 +187,15 @@ impl GameField {
     ) -> Tensor<B, 3> {
         let data = TensorData::new(values.repeat(copies), [copies, rows, cols]);
         Tensor::from_data(
-            data.convert::<B::FloatElem>(),
-            crate::backend::float_options::<B>(dev),
+            data.convert_dtype(DType::F64),
+            TensorCreationOptions::new(dev.clone()).with_dtype(DType::F64),
         )
     }
 
     /// Host rows `copies x len` as a `[copies, len]` tensor.
     fn rows<B: Backend>(values: Vec<f64>, len: usize, dev: &B::Device) -> Tensor<B, 2> {
         let copies = if len == 0 { 0 } else { values.len() / len };
-        matrix::<B>(values, copies, len, dev)
+        matrix_in::<B>(values, copies, len, dev, DType::F64)
     }
 
     /// A player's flat parameters `[copies, len]` cut into its tensors `[copies, rows, cols]`.

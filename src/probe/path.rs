@@ -3,8 +3,6 @@
 //! direction p1 - p0, and the field's norms. A pure rotation around the path shows a cosine near
 //! 0; a minimum along it shows the cosine changing sign with a small norm.
 
-use crate::backend::{CpuF64, CPU};
-
 use super::field::GameField;
 
 /// One point of the path.
@@ -40,7 +38,7 @@ pub fn path_angle(field: &GameField, p0: &[f64], p1: &[f64], alphas: &[f64]) -> 
     // All points of a block share one graph (see `GameField::fields`).
     let fields: Vec<f64> = points
         .chunks(n.max(1) * field.block_size())
-        .flat_map(|block| field.fields::<CpuF64>(block, &CPU))
+        .flat_map(|block| super::on_probe_backend!(field, |B, dev| field.fields::<B>(block, dev)))
         .collect();
     alphas
         .iter()

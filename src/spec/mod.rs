@@ -30,6 +30,11 @@ use crate::error::ConfigError;
 /// The most trials one experiment file may expand to.
 pub const MAX_TRIALS: usize = 100_000;
 
+/// The sweep axis whose values are whole variants: tables of `name` and dotted keys set
+/// together (`{ name = "ebgan", "objective.loss" = "ebgan", discriminator = { kind = "ebgan" } }`),
+/// for comparisons whose arms differ in several keys at once. Trials show the variant's name.
+pub const VARIANT: &str = "variant";
+
 /// A whole study, expanded and validated.
 #[derive(Debug, Clone)]
 pub struct Study {
@@ -128,15 +133,36 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
     for (index, point) in grid(&axes).into_iter().enumerate() {
         let mut table = base.clone();
         for (key, value) in swept_keys.iter().zip(&point) {
-            set_path(&mut table, key, value.clone())
-                .map_err(|m| err(&format!("sweep.\"{key}\""), m))?;
+            let set = |table: &mut Table, k: &str, v: &Value| {
+                set_path(table, k, v.clone()).map_err(|m| err(&format!("sweep.\"{key}\""), m))
+            };
+            match (key.as_str(), value) {
+                (VARIANT, Value::Table(t)) => {
+                    for (k, v) in t.iter().filter(|(k, _)| *k != "name") {
+                        set(&mut table, k, v)?;
+                    }
+                }
+                _ => set(&mut table, key, value)?,
+            }
         }
+        // A variant shows as its name (trial names, trials.csv, the report).
+        let point: Vec<Value> = swept_keys
+            .iter()
+            .zip(point)
+            .map(|(k, v)| match (k.as_str(), &v) {
+                (VARIANT, Value::Table(t)) => t.get("name").cloned().unwrap_or(v),
+                _ => v,
+            })
+            .collect();
         // The swept key an error at `k` comes from: `k` itself or a key above it, or one
         // below it (an unknown key under a tagged section is reported at the section).
-        let blame = |k: &str| match swept_keys
-            .iter()
-            .find(|s| k == *s || k.starts_with(&format!("{s}.")) || s.starts_with(&format!("{k}.")))
-        {
+        let under = |k: &str, s: &str| {
+            k == s || k.starts_with(&format!("{s}.")) || s.starts_with(&format!("{k}."))
+        };
+        let blame = |k: &str| match swept_keys.iter().find(|s| {
+            under(k, s)
+                || (s.as_str() == VARIANT && variant_keys(root.get("sweep")).any(|v| under(k, &v)))
+        }) {
             Some(s) => format!("sweep.\"{s}\""),
             None => format!("base.{k}"),
         };
@@ -321,6 +347,9 @@ fn sweep_axes(value: Option<&Value>) -> Result<Vec<(String, Vec<Value>)>, (Strin
     let mut axes = Vec::new();
     for (key, values) in t {
         let here = format!("sweep.\"{key}\"");
+        if key == VARIANT {
+            check_variants(values).map_err(|m| (here.clone(), m))?;
+        }
         match values {
             Value::Array(a) if !a.is_empty() => axes.push((key.clone(), a.clone())),
             Value::Array(_) => return Err((here, "a sweep axis needs at least one value".into())),
@@ -336,12 +365,58 @@ fn sweep_axes(value: Option<&Value>) -> Result<Vec<(String, Vec<Value>)>, (Strin
     Ok(axes)
 }
 
-/// Whether `key` lies under one of the swept keys (so the sweep overrides it).
+/// Checks the values of the `variant` axis: tables with a unique string `name` and dotted
+/// keys (not `variant` itself).
+fn check_variants(values: &Value) -> Result<(), String> {
+    let form = "each variant is a table with a `name` and the dotted keys it sets, e.g. \
+                { name = \"wgan_gp\", \"objective.loss\" = \"wgan_gp\", \"train.n_critic\" = 5 }";
+    let Value::Array(a) = values else {
+        return Err(format!("must be an array of variants; {form}"));
+    };
+    let mut names = Vec::new();
+    for v in a {
+        let Value::Table(t) = v else {
+            return Err(format!("holds {v}, not a table; {form}"));
+        };
+        let Some(Value::String(name)) = t.get("name") else {
+            return Err(format!("a variant has no string `name`; {form}"));
+        };
+        if names.contains(name) {
+            return Err(format!(
+                "two variants are named `{name}`; names must differ"
+            ));
+        }
+        if t.keys().any(|k| k == VARIANT || k.starts_with("variant.")) {
+            return Err(format!("the variant `{name}` sets `variant`; {form}"));
+        }
+        names.push(name.clone());
+    }
+    Ok(())
+}
+
+/// The dotted keys the variants of a sweep set.
+fn variant_keys(sweep: Option<&Value>) -> impl Iterator<Item = String> + '_ {
+    let variants = match sweep {
+        Some(Value::Table(t)) => match t.get(VARIANT) {
+            Some(Value::Array(a)) => a.as_slice(),
+            _ => &[],
+        },
+        _ => &[],
+    };
+    variants.iter().flat_map(|v| match v {
+        Value::Table(t) => t.keys().filter(|k| *k != "name").cloned().collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// Whether `key` lies under one of the swept keys, or under a key a variant sets (so the
+/// sweep overrides it).
 fn swept_prefix_of(sweep: Option<&Value>, key: &str) -> bool {
+    let under = |s: &str| key == s || key.starts_with(&format!("{s}."));
     match sweep {
-        Some(Value::Table(t)) => t
-            .keys()
-            .any(|s| key == s || key.starts_with(&format!("{s}."))),
+        Some(Value::Table(t)) => {
+            t.keys().any(|s| under(s)) || variant_keys(sweep).any(|s| under(&s))
+        }
         _ => false,
     }
 }
