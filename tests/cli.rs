@@ -965,7 +965,25 @@ fn the_shipped_experiment_files_validate() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
             let o = ganlab(&["validate", p.to_str().unwrap()]);
-            assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            let fashion = fs::read_to_string(&p)
+                .unwrap()
+                .contains("source = \"fashion_mnist\"");
+            if fashion && !Path::new("/usr/share/datasets/fashion-mnist").is_dir() {
+                // Without Debian's dataset-fashion-mnist the file is refused by name; on the
+                // generated shapes at the same size the rest of it validates.
+                assert!(!o.status.success());
+                assert!(text(&o).contains("train-images-idx3-ubyte"), "{}", text(&o));
+                let tmp = tempfile::tempdir().unwrap();
+                let shapes = fs::read_to_string(&p).unwrap().replace(
+                    "source = \"fashion_mnist\"",
+                    "source = \"shapes\", count = 100",
+                );
+                let f = write(tmp.path(), "shapes.toml", &shapes);
+                let o = ganlab(&["validate", f.to_str().unwrap()]);
+                assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            } else {
+                assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            }
             n += 1;
         }
     }
