@@ -38,6 +38,23 @@ pub fn sample_motion(before: &[f64], now: &[f64], dim: usize) -> f64 {
     (sq / (now.len() / dim) as f64).sqrt()
 }
 
+/// KL(q || uniform) for q the histogram `counts` over its bins: 0 when even, log(bins) when
+/// all in one; NaN for an empty histogram.
+pub fn reverse_kl_to_uniform(counts: &[usize]) -> f64 {
+    let total: usize = counts.iter().sum();
+    if total == 0 {
+        return f64::NAN;
+    }
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let q = c as f64 / total as f64;
+            q * (q * counts.len() as f64).ln()
+        })
+        .sum()
+}
+
 /// Coverage of row-major `samples` (`dim` columns) against the mixture's `centers`.
 pub fn mode_coverage(samples: &[f64], dim: usize, centers: &[Vec<f64>], std: f64) -> ModeCoverage {
     let k = centers.len();
@@ -58,18 +75,7 @@ pub fn mode_coverage(samples: &[f64], dim: usize, centers: &[Vec<f64>], std: f64
         }
     }
     let hq: usize = counts.iter().sum();
-    let reverse_kl = if hq == 0 {
-        f64::NAN
-    } else {
-        counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| {
-                let q = c as f64 / hq as f64;
-                q * (q * k as f64).ln()
-            })
-            .sum()
-    };
+    let reverse_kl = reverse_kl_to_uniform(&counts);
     ModeCoverage {
         modes_covered: counts.iter().filter(|&&c| c > 0).count(),
         modes_total: k,

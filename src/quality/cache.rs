@@ -173,8 +173,8 @@ mod tests {
     use crate::spec::ImageSource;
 
     #[test]
-    fn a_classifier_is_trained_once_then_read_from_the_cache_folder() {
-        let root = tempfile::tempdir().unwrap();
+    fn a_classifier_is_trained_once_then_read_from_the_cache_folder() -> anyhow::Result<()> {
+        let root = tempfile::tempdir()?;
         let cfg = ImageData {
             source: ImageSource::Shapes,
             size: 8,
@@ -189,35 +189,35 @@ mod tests {
             lr: 1e-3,
             seed: 0,
         };
-        let train = images::load(&cfg, Split::Train).unwrap();
-        let held = images::load(&cfg, Split::HeldOut).unwrap();
+        let train = images::load(&cfg, Split::Train)?;
+        let held = images::load(&cfg, Split::HeldOut)?;
         let key = key(&train, &held, &recipe);
-        let c = on_disk(&cfg, &train, &held, root.path(), &key, recipe).unwrap();
+        let c = on_disk(&cfg, &train, &held, root.path(), &key, recipe)?;
         let dir = folder(root.path(), &cfg, &key);
         assert!(
             dir.ends_with(format!("classifiers/shapes-8x8x1-{key}")),
             "{dir:?}"
         );
-        let saved: Saved =
-            toml::from_str(&fs::read_to_string(dir.join("classifier.toml")).unwrap()).unwrap();
+        let saved: Saved = toml::from_str(&fs::read_to_string(dir.join("classifier.toml"))?)?;
         assert_eq!(saved.training, c.report);
         assert_eq!(saved.data, cfg);
         // The second call reads what the first saved (training again would take longer than
         // the file's modification time allows to tell apart, so compare values: equal
         // either way, and the saved report's timing is the first run's).
-        let again = on_disk(&cfg, &train, &held, root.path(), &key, recipe).unwrap();
+        let again = on_disk(&cfg, &train, &held, root.path(), &key, recipe)?;
         assert_eq!(again.values(), c.values());
         assert_eq!(again.report.seconds, c.report.seconds);
         // A damaged parameter file is not used: the classifier is trained again.
-        fs::write(dir.join("parameters.npy"), b"not npy").unwrap();
+        fs::write(dir.join("parameters.npy"), b"not npy")?;
         assert!(read(&dir, &train).is_none());
-        let fresh = on_disk(&cfg, &train, &held, root.path(), &key, recipe).unwrap();
+        let fresh = on_disk(&cfg, &train, &held, root.path(), &key, recipe)?;
         assert_eq!(fresh.values(), c.values());
         assert_ne!(fresh.report.seconds, c.report.seconds);
         // Other images (another seed of the generated set) get another key.
         let other = ImageData { seed: 5, ..cfg };
-        let t2 = images::load(&other, Split::Train).unwrap();
-        let h2 = images::load(&other, Split::HeldOut).unwrap();
+        let t2 = images::load(&other, Split::Train)?;
+        let h2 = images::load(&other, Split::HeldOut)?;
         assert_ne!(super::key(&t2, &h2, &recipe), key);
+        Ok(())
     }
 }

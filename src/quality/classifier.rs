@@ -358,8 +358,9 @@ impl Classifier {
     }
 }
 
-/// Index of the largest value (the first of equal ones).
-fn argmax(v: &[f64]) -> usize {
+/// Index of the largest value (the first of equal ones, so ties resolve the same way
+/// everywhere).
+pub(crate) fn argmax(v: &[f64]) -> usize {
     v.iter()
         .enumerate()
         .fold(
@@ -393,9 +394,9 @@ mod tests {
     }
 
     #[test]
-    fn learns_the_generated_shapes_the_same_way_whatever_the_threads() {
+    fn learns_the_generated_shapes_the_same_way_whatever_the_threads() -> anyhow::Result<()> {
         let (train, held) = sets();
-        let c = Classifier::train(&train, &held, quick()).unwrap();
+        let c = Classifier::train(&train, &held, quick())?;
         let r = &c.report;
         assert_eq!(
             (r.classes, r.train_images, r.test_images, r.steps),
@@ -404,11 +405,8 @@ mod tests {
         assert!(r.test_accuracy >= 0.9, "{r:?}");
         assert!(r.frechet_floor.is_finite() && r.frechet_floor >= 0.0);
         // On one thread the same classifier, to the bit.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let one = pool.install(|| Classifier::train(&train, &held, quick()).unwrap());
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+        let one = pool.install(|| Classifier::train(&train, &held, quick()))?;
         assert_eq!(one.values(), c.values());
         // Probabilities are distributions; features are ReLU outputs.
         let rows: Vec<f64> = (0..5)
@@ -427,18 +425,20 @@ mod tests {
             assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{p:?}");
         }
         assert!(seen.features.iter().all(|&f| f >= 0.0));
+        Ok(())
     }
 
     #[test]
-    fn saved_values_give_the_same_classifier_and_wrong_ones_are_refused() {
+    fn saved_values_give_the_same_classifier_and_wrong_ones_are_refused() -> anyhow::Result<()> {
         let (train, held) = sets();
         let recipe = Recipe {
             min_steps: 5,
             ..quick()
         };
-        let c = Classifier::train(&train, &held, recipe).unwrap();
+        let c = Classifier::train(&train, &held, recipe)?;
         let (params, real) = c.values();
-        let back = Classifier::from_values(&train, c.report.clone(), &params, &real).unwrap();
+        let back = Classifier::from_values(&train, c.report.clone(), &params, &real)
+            .ok_or_else(|| anyhow::anyhow!("saved values refused"))?;
         let mut rows = Vec::new();
         held.push_scaled(0, &mut rows);
         held.push_scaled(1, &mut rows);
@@ -458,5 +458,6 @@ mod tests {
             1,
         );
         assert!(Classifier::from_values(&other, c.report.clone(), &params, &real).is_none());
+        Ok(())
     }
 }

@@ -48,31 +48,13 @@ pub fn class_coverage(probs: &[f64], classes: usize) -> (usize, f64, f64) {
         if row.iter().any(|p| !p.is_finite()) {
             continue;
         }
-        // The first of equal maxima, so ties resolve the same way everywhere.
-        let (best, p) = row
-            .iter()
-            .enumerate()
-            .fold(
-                (0, f64::NEG_INFINITY),
-                |acc, (i, &p)| if p > acc.1 { (i, p) } else { acc },
-            );
-        if p >= CONFIDENT {
+        let best = classifier::argmax(row);
+        if row[best] >= CONFIDENT {
             counts[best] += 1;
         }
     }
     let confident: usize = counts.iter().sum();
-    let reverse_kl = if confident == 0 {
-        f64::NAN
-    } else {
-        counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| {
-                let q = c as f64 / confident as f64;
-                q * (q * classes as f64).ln()
-            })
-            .sum()
-    };
+    let reverse_kl = crate::probe::modes::reverse_kl_to_uniform(&counts);
     let share = if n == 0 {
         0.0
     } else {

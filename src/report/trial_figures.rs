@@ -28,14 +28,16 @@ fn chart(title: &str, x: &str, y: &str, layers: Vec<Layer>) -> Chart {
     }
 }
 
-/// Modes covered and high-quality samples over training, both as fractions of one axis (the
-/// table records `high_quality` in percent), with room above 1 for the legend.
-fn mode_coverage_chart(modes: &DataFrame) -> Chart {
-    let frac: Vec<(f64, f64)> = match (
-        column(modes, "step"),
-        column(modes, "modes_covered"),
-        column(modes, "modes_total"),
-    ) {
+/// Covered over total (`covered`, `total` columns) and a percentage column (`share`) over
+/// training, both as fractions of one axis, with room above 1 for the legend: mode coverage
+/// of mixtures and class coverage of images.
+fn coverage_chart(
+    df: &DataFrame,
+    title: &str,
+    [covered, total, share]: [&str; 3],
+    [covered_label, share_label]: [&str; 2],
+) -> Chart {
+    let frac: Vec<(f64, f64)> = match (column(df, "step"), column(df, covered), column(df, total)) {
         (Ok(s), Ok(c), Ok(n)) => s
             .iter()
             .zip(c.iter().zip(&n))
@@ -43,52 +45,43 @@ fn mode_coverage_chart(modes: &DataFrame) -> Chart {
             .collect(),
         _ => Vec::new(),
     };
-    let high_quality = series(modes, "step", "high_quality")
+    let shares = series(df, "step", share)
         .into_iter()
         .map(|(s, percent)| (s, percent / 100.0))
         .collect();
     let mut c = chart(
-        "Mode coverage",
+        title,
         "step",
         "fraction",
-        vec![
-            line("modes covered / modes", 0, frac),
-            line("high-quality samples / samples", 1, high_quality),
-        ],
+        vec![line(covered_label, 0, frac), line(share_label, 1, shares)],
     );
     c.y_span = Some((-0.02, 1.35));
     c
 }
 
+/// Modes covered and high-quality samples over training (the table records `high_quality`
+/// in percent).
+fn mode_coverage_chart(modes: &DataFrame) -> Chart {
+    coverage_chart(
+        modes,
+        "Mode coverage",
+        ["modes_covered", "modes_total", "high_quality"],
+        ["modes covered / modes", "high-quality samples / samples"],
+    )
+}
+
 /// Image sample quality over training: classes covered and confident predictions as
 /// fractions, and the Fréchet distance to the held-out images beside them.
 fn image_quality_charts(q: &DataFrame) -> Vec<Chart> {
-    let frac: Vec<(f64, f64)> = match (
-        column(q, "step"),
-        column(q, "classes_covered"),
-        column(q, "classes_total"),
-    ) {
-        (Ok(s), Ok(c), Ok(n)) => s
-            .iter()
-            .zip(c.iter().zip(&n))
-            .filter_map(|(s, (c, n))| Some((s.as_ref()?.to_owned(), c.as_ref()? / n.as_ref()?)))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let confident = series(q, "step", "confident_share")
-        .into_iter()
-        .map(|(s, percent)| (s, percent / 100.0))
-        .collect();
-    let mut coverage = chart(
+    let coverage = coverage_chart(
+        q,
         "Class coverage",
-        "step",
-        "fraction",
-        vec![
-            line("classes covered / classes", 0, frac),
-            line("confident predictions / images", 1, confident),
+        ["classes_covered", "classes_total", "confident_share"],
+        [
+            "classes covered / classes",
+            "confident predictions / images",
         ],
     );
-    coverage.y_span = Some((-0.02, 1.35));
     let frechet = chart(
         "Fréchet distance to held-out images",
         "step",
