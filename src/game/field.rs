@@ -35,7 +35,7 @@ pub struct GeneratorPart<B: AutodiffBackend, const K: usize> {
 }
 
 /// The gradient of one backward pass for each leaf, zeros where it has none.
-fn grads_of<B: AutodiffBackend, const K: usize>(
+pub(crate) fn grads_of<B: AutodiffBackend, const K: usize>(
     leaves: &[Tensor<B, K>],
     grads: &B::Gradients,
 ) -> Vec<Tensor<Inner<B>, K>> {

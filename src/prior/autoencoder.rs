@@ -90,24 +90,14 @@ pub fn fit<R: Rng>(rows: &[f64], dim: usize, cfg: &AutoencoderConfig, rng: &mut 
             xb.extend_from_slice(&train[i * dim..(i + 1) * dim]);
         }
         let x = Tensor::<CpuF64, 2>::from_inner(matrix::<Plain>(xb, batch, dim, &CPU));
-        let leaves: Vec<Tensor<CpuF64, 2>> = params
-            .iter()
-            .map(|p| Tensor::from_inner(p.clone()).require_grad())
-            .collect();
+        let leaves: Vec<Tensor<CpuF64, 2>> = crate::train::lift(&params);
         let code = enc.forward(&leaves[..ne], x.clone());
         let loss = (dec.forward(&leaves[ne..], code) - x).square().mean();
         if step % 100 == 0 {
             trace.push(host(loss.clone().inner())[0]);
         }
         let grads = loss.backward();
-        let g: Vec<Tensor<Plain, 2>> = leaves
-            .iter()
-            .map(|p| {
-                p.grad(&grads)
-                    .unwrap_or_else(|| p.clone().inner().zeros_like())
-            })
-            .collect();
-        opt.step(&mut params, g);
+        opt.step(&mut params, crate::game::field::grads_of(&leaves, &grads));
     }
 
     // The Gaussian of the training rows' codes (a tiny ridge keeps it positive definite).

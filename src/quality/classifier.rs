@@ -226,10 +226,7 @@ impl Classifier {
             ));
             let y =
                 Tensor::<CpuF32, 2>::from_inner(matrix::<Flex>(onehot, batch, classes, &CPU_F32));
-            let leaves: Vec<Tensor<CpuF32, 2>> = params
-                .iter()
-                .map(|p| Tensor::from_inner(p.clone()).require_grad())
-                .collect();
+            let leaves: Vec<Tensor<CpuF32, 2>> = crate::train::lift(&params);
             let (_, logits) = forward(&trunk, &leaves, x);
             let loss = (activation::log_softmax(logits, 1) * y)
                 .sum()
@@ -238,14 +235,7 @@ impl Classifier {
                 losses.push(host(loss.clone().inner())[0]);
             }
             let grads = loss.backward();
-            let g: Vec<Tensor<Flex, 2>> = leaves
-                .iter()
-                .map(|p| {
-                    p.grad(&grads)
-                        .unwrap_or_else(|| p.clone().inner().zeros_like())
-                })
-                .collect();
-            opt.step(&mut params, g);
+            opt.step(&mut params, crate::game::field::grads_of(&leaves, &grads));
         }
         let mut c = Classifier {
             trunk,
