@@ -25,11 +25,13 @@ pub mod report;
 pub mod rng;
 pub mod saved_trial;
 pub mod setup;
+pub mod slurm;
 pub mod spec;
 pub mod store;
 pub mod study;
 pub mod table;
 pub mod train;
 pub mod trial;
+pub mod trial_states;
 
 pub use error::{ConfigError, Result};

@@ -44,6 +44,53 @@ enum Command {
         /// (without it, such a folder is refused, naming the keys that differ).
         #[arg(long)]
         restart: bool,
+        /// Run only these trials, beside other processes running other trials of the same
+        /// study folder (a Slurm array task runs `--trial $SLURM_ARRAY_TASK_ID`): indices as
+        /// `ganlab validate` numbers them (from 0), ranges `A-B`, or trial names, separated by
+        /// commas. The report is made by the run that finds every trial ended.
+        #[arg(long, value_name = "LIST")]
+        trial: Option<String>,
+    },
+    /// The state of every trial of a study folder: done, diverged, failed, interrupted,
+    /// running (on which host, in which Slurm job), or not started; for a local study as for
+    /// one run by Slurm array tasks.
+    Status {
+        /// The study folder (holding trials.csv).
+        dir: PathBuf,
+    },
+    /// Write a Slurm array job for the study, one trial per array task (only the trials not
+    /// yet finished), and with --submit submit it through sbatch. Tasks ask for SIGUSR1
+    /// before their time limit, save their trial's state and requeue themselves; a requeued
+    /// or preempted task resumes its trial from its checkpoint. Resources come from these
+    /// flags, else from the file's `[slurm]` section, else Slurm's defaults.
+    Slurm {
+        /// The experiment file (TOML).
+        file: PathBuf,
+        /// Study folder; default notebooks-data/STUDY. The script and the tasks' logs go to
+        /// its `slurm/` folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Partition (sbatch --partition).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit of each task, in Slurm's forms (`90`, `2:00:00`, `1-12:00:00`).
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs per task (the trial's threads).
+        #[arg(long)]
+        cpus: Option<u32>,
+        /// Memory per task (`4G`, `500M`).
+        #[arg(long)]
+        mem: Option<String>,
+        /// GPUs per task.
+        #[arg(long)]
+        gpus: Option<u32>,
+        /// The most tasks running at once (the array's %K).
+        #[arg(long)]
+        max_parallel: Option<u32>,
+        /// Submit the script with sbatch and print the job id.
+        #[arg(long)]
+        submit: bool,
     },
     /// Re-render the report of a study folder (the folder holding trials.csv) from its
     /// recorded tables: summary.csv, comparison tables, figures, index.html, and Parquet
@@ -195,6 +242,61 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status { dir } => {
+            let states = ganlab::trial_states::read(&dir)?;
+            print!("{}", ganlab::trial_states::render(&states));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Slurm {
+            file,
+            out,
+            partition,
+            time,
+            cpus,
+            mem,
+            gpus,
+            max_parallel,
+            submit,
+        } => {
+            let study = spec::load(&file)?;
+            let out = out.unwrap_or_else(|| study::default_out(&study.name));
+            let flags = ganlab::slurm::SlurmSettings {
+                partition,
+                time,
+                cpus,
+                mem,
+                gpus,
+                max_parallel,
+                ..Default::default()
+            };
+            let settings = study.slurm.overridden_by(&flags);
+            let Some(job) = ganlab::slurm::write_job(&study, &out, &settings)? else {
+                println!(
+                    "study `{}` in {}: every trial is finished; nothing to submit",
+                    study.name,
+                    out.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            println!(
+                "{}: an array job of {} task(s) (trials {}) of study `{}`",
+                job.path.display(),
+                job.tasks,
+                job.array,
+                study.name
+            );
+            if submit {
+                let id = ganlab::slurm::submit(&job.path)?;
+                println!(
+                    "submitted: job {id}; follow it with `ganlab status {}`, logs in {}",
+                    out.display(),
+                    out.join(ganlab::slurm::SLURM_DIR).display()
+                );
+            } else {
+                println!("submit it with: sbatch {}", job.path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { file } => {
             let study = spec::load(&file)?;
             println!(
@@ -220,6 +322,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             jobs,
             quiet,
             restart,
+            trial,
         } => {
             if jobs == 0 {
                 anyhow::bail!("--jobs must be at least 1");
@@ -230,15 +333,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             let study = spec::load(&file)?;
             let out = out.unwrap_or_else(|| study::default_out(&study.name));
+            let only = trial
+                .as_deref()
+                .map(|t| study::select_trials(&study, t))
+                .transpose()?;
+            let hold = match only {
+                Some(_) => ganlab::store::lock::Hold::Part,
+                None => ganlab::store::lock::Hold::Whole,
+            };
             let opts = RunOptions {
                 out: out.clone(),
                 jobs,
                 progress: !quiet,
                 restart,
+                only,
             };
             ganlab::interrupt::install()?;
             // Held until the report is written too.
-            let lock = study::open(&out)?;
+            let lock = study::open(&out, hold)?;
             if let Some(note) = &lock.took_over {
                 eprintln!("note: {}: {note}", out.display());
             }
@@ -262,13 +374,32 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             for (name, err) in &s.failed {
                 eprintln!("failed: {name}: {err}");
             }
+            for (name, holder) in &s.busy {
+                eprintln!("left alone: {name}: another process runs it ({holder})");
+            }
             if s.interrupted + s.not_started > 0 {
                 eprintln!(
                     "interrupted: {} trial(s) saved their state and {} did not start; run the \
                      same command again to resume them",
                     s.interrupted, s.not_started
                 );
-                return Ok(ExitCode::from(130));
+                return Ok(ExitCode::from(ganlab::interrupt::exit_status()));
+            }
+            if hold == ganlab::store::lock::Hold::Part {
+                // The study-wide report waits for the last trial, whichever process ends it;
+                // processes that end together take turns, the later one renders.
+                let _turn = ganlab::store::lock::MergeLock::wait(&out)?;
+                if !study::all_trials_ended(&study, &out) {
+                    println!(
+                        "the report waits for the study's other trials (`ganlab status {}`)",
+                        out.display()
+                    );
+                    return Ok(if s.failed.is_empty() && s.busy.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    });
+                }
             }
             // The trials are recorded whatever happens to the report; `ganlab report` can
             // make it again.
@@ -295,7 +426,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     false
                 }
             };
-            Ok(if s.failed.is_empty() && reported {
+            Ok(if s.failed.is_empty() && s.busy.is_empty() && reported {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

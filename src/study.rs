@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use toml::Value;
 
 use crate::spec::{Study, TrialConfig};
-use crate::store::lock::StudyLock;
+use crate::store::lock::{Hold, MergeLock, StudyLock, TrialLock};
 use crate::store::{self, Status, TrialDir, TrialRow, TrialStatus};
 
 /// How to run a study.
@@ -27,6 +27,8 @@ pub struct RunOptions {
     /// Start again the trials whose recorded configuration differs from the file's (and
     /// unfinished trials, instead of resuming them).
     pub restart: bool,
+    /// Run only these trials (indices into `Study::trials`, from `--trial`); all when `None`.
+    pub only: Option<Vec<usize>>,
 }
 
 /// What a run did.
@@ -41,6 +43,8 @@ pub struct RunSummary {
     /// Trials not started because a stop was asked for.
     pub not_started: usize,
     pub failed: Vec<(String, String)>,
+    /// Trials left alone because another process is running them: (trial, holder).
+    pub busy: Vec<(String, String)>,
     /// Trials that continued from a checkpoint: (trial, step).
     pub resumed: Vec<(String, u64)>,
     /// Notes of the trials that ran (damaged checkpoints skipped, restarts): (trial, note).
@@ -114,8 +118,10 @@ fn trial_rows(study: &Study, out: &Path) -> Vec<TrialRow> {
 }
 
 /// Rewrites `OUT/trials.csv` from the status files of the study's trials. Several processes
-/// may do this at once: each writes a complete table by rename.
+/// (Slurm array tasks) may want to at once: they take turns, so the last to write read every
+/// status written before it, and the table ends complete.
 pub fn rebuild_trials_csv(study: &Study, out: &Path) -> anyhow::Result<()> {
+    let _turn = MergeLock::wait(out)?;
     store::write_trials_csv(
         &out.join("trials.csv"),
         &study.swept_keys,
@@ -123,12 +129,81 @@ pub fn rebuild_trials_csv(study: &Study, out: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// Opens the study folder `out` for one run: refuses a folder of the user's own files before
-/// anything is written into it, creates it, and takes its lock (held until it is dropped).
-pub fn open(out: &Path) -> anyhow::Result<StudyLock> {
+/// Opens the study folder `out` for one run of the whole study or of some of its trials:
+/// refuses a folder of the user's own files before anything is written into it, creates it,
+/// and takes its lock (held until it is dropped).
+pub fn open(out: &Path, hold: Hold) -> anyhow::Result<StudyLock> {
     store::lock::check_study_folder(out)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    StudyLock::acquire(out)
+    mark_study_folder(out)?;
+    StudyLock::acquire(out, hold)
+}
+
+/// Marks `out` as a folder of ganlab's own (see [`store::lock::check_study_folder`]).
+pub fn mark_study_folder(out: &Path) -> anyhow::Result<()> {
+    store::write_atomic(
+        &out.join(store::lock::STUDY_MARKER),
+        b"This folder is a ganlab study: `ganlab run` writes its trials here.\n",
+    )
+}
+
+/// The trials that `--trial` names, as indices into `study.trials` in study order: a
+/// comma-separated list of indices (as `ganlab validate` numbers them, from 0, which is also
+/// a Slurm array task's number), inclusive ranges `A-B`, and trial names.
+pub fn select_trials(study: &Study, text: &str) -> anyhow::Result<Vec<usize>> {
+    let n = study.trials.len();
+    let allowed = || {
+        format!(
+            "--trial takes indices 0 to {} (as `ganlab validate` lists them), ranges such as              0-{}, or trial names, separated by commas",
+            n.saturating_sub(1),
+            n.saturating_sub(1)
+        )
+    };
+    let index = |s: &str| -> anyhow::Result<usize> {
+        match s.trim().parse::<usize>() {
+            Ok(i) if i < n => Ok(i),
+            Ok(i) => anyhow::bail!(
+                "--trial {text}: study `{}` has {n} trial(s), so there is no trial {i}; {}",
+                study.name,
+                allowed()
+            ),
+            Err(_) => anyhow::bail!("--trial {text}: `{s}` is not a trial; {}", allowed()),
+        }
+    };
+    let mut chosen = std::collections::BTreeSet::new();
+    for item in text.split(',').map(str::trim) {
+        if item.is_empty() {
+            anyhow::bail!("--trial {text}: an empty item; {}", allowed());
+        }
+        if let Some(i) = study.trials.iter().position(|t| t.name == item) {
+            chosen.insert(i);
+        } else if let Some((a, b)) = item
+            .split_once('-')
+            .filter(|(a, _)| !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()))
+        {
+            let (a, b) = (index(a)?, index(b)?);
+            if a > b {
+                anyhow::bail!(
+                    "--trial {text}: the range {item} runs backwards; {}",
+                    allowed()
+                );
+            }
+            chosen.extend(a..=b);
+        } else {
+            chosen.insert(index(item)?);
+        }
+    }
+    Ok(chosen.into_iter().collect())
+}
+
+/// Whether every trial of `study` under `out` has ended (done, diverged or failed), as their
+/// status files say: the moment for the report when trials run as separate processes.
+pub fn all_trials_ended(study: &Study, out: &Path) -> bool {
+    study.trials.iter().all(|t| {
+        TrialDir::new(out, &t.name)
+            .read_status()
+            .is_some_and(|s| matches!(s.status, Status::Done | Status::Diverged | Status::Failed))
+    })
 }
 
 /// Runs every trial of `study` that is not already finished under `opts.out`, whose lock
@@ -137,7 +212,8 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
     // Check the existing trials before writing anything.
     let mut todo: Vec<usize> = Vec::new();
     let mut changed: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, t) in study.trials.iter().enumerate() {
+    let chosen = |i: &usize| opts.only.as_ref().is_none_or(|only| only.contains(i));
+    for (i, t) in study.trials.iter().enumerate().filter(|(i, _)| chosen(i)) {
         let dir = TrialDir::new(&opts.out, &t.name);
         let finished = dir.read_status().is_some_and(|s| s.status.is_finished());
         if dir.path.join("config.toml").exists() {
@@ -177,18 +253,15 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         );
     }
 
-    store::write_atomic(
-        &opts.out.join(store::lock::STUDY_MARKER),
-        b"This folder is a ganlab study: `ganlab run` writes its trials here.\n",
-    )?;
     let source = std::fs::read(&study.file)
         .with_context(|| format!("cannot read {}", study.file.display()))?;
     store::write_atomic(&opts.out.join("experiment.toml"), &source)?;
     store::write_atomic(&opts.out.join("README.md"), store::STUDY_README.as_bytes())?;
     rebuild_trials_csv(study, &opts.out)?;
 
+    let selected = (0..study.trials.len()).filter(chosen).count();
     let mut summary = RunSummary {
-        skipped: study.trials.len() - todo.len(),
+        skipped: selected - todo.len(),
         ran: todo.len(),
         ..Default::default()
     };
@@ -232,8 +305,19 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
                 let t = &study.trials[i];
                 let dir = TrialDir::new(&opts.out, &t.name);
                 let restart = opts.restart && changed.contains_key(&t.name);
-                let status =
-                    crate::trial::run_in_dir(&dir, &t.config, restart, &|n| step_bar.inc(n));
+                // One process per trial, whichever run or array task it belongs to.
+                let status = match TrialLock::acquire(&dir.path) {
+                    Ok(Ok(_held)) => Ok(crate::trial::run_in_dir(&dir, &t.config, restart, &|n| {
+                        step_bar.inc(n)
+                    })),
+                    Ok(Err(holder)) => Err(holder.to_string()),
+                    Err(e) => {
+                        let mut failed = TrialStatus::running(&t.config);
+                        failed.status = Status::Failed;
+                        failed.error = Some(format!("{e:#}"));
+                        Ok(failed)
+                    }
+                };
                 {
                     let mut last = last_rebuild.lock().unwrap_or_else(|e| e.into_inner());
                     if last.elapsed().as_secs_f64() >= REBUILD_EVERY_S {
@@ -244,7 +328,8 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
                     }
                 }
                 trial_bar.inc(1);
-                trial_bar.set_message(format!("{} {}", t.name, status.status.as_str()));
+                let state = status.as_ref().map_or("left alone", |s| s.status.as_str());
+                trial_bar.set_message(format!("{} {state}", t.name));
                 outcomes
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -263,12 +348,19 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
     let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     outcomes.sort_by_key(|(i, _)| *i);
     summary.not_started = todo.len() - outcomes.len();
-    summary.ran = outcomes.len();
+    summary.ran = outcomes.iter().filter(|(_, s)| s.is_ok()).count();
     trial_bar.finish();
     step_bar.finish();
 
     for (i, s) in outcomes {
         let name = &study.trials[i].name;
+        let s = match s {
+            Ok(s) => s,
+            Err(holder) => {
+                summary.busy.push((name.clone(), holder));
+                continue;
+            }
+        };
         if let Some(step) = s.resumed_from {
             summary.resumed.push((name.clone(), step));
         }

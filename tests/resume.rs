@@ -338,7 +338,7 @@ fn status_files_carry_provenance_and_trials_csv_comes_from_them() {
 }
 
 #[test]
-fn sigint_and_sigterm_stop_the_trials_with_their_state_and_a_rerun_resumes_them() {
+fn sigint_sigterm_and_sigusr1_stop_the_trials_with_their_state_and_a_rerun_resumes_them() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("long.toml");
     fs::write(
@@ -350,7 +350,9 @@ fn sigint_and_sigterm_stop_the_trials_with_their_state_and_a_rerun_resumes_them(
     )
     .unwrap();
     let want = reference(tmp.path(), &file);
-    for signal in ["INT", "TERM"] {
+    // 128 + the signal's number: a Slurm job script tells USR1 (time limit near: requeue)
+    // from TERM (cancelled).
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("USR1", 138)] {
         let out = tmp.path().join(signal);
         let child = spawn_run(&file, &out);
         // Some way into the first trial.
@@ -367,7 +369,7 @@ fn sigint_and_sigterm_stop_the_trials_with_their_state_and_a_rerun_resumes_them(
         assert!(kill.success());
         let o = child.wait_with_output().unwrap();
         let msg = text(&o);
-        assert_eq!(o.status.code(), Some(130), "SIG{signal}: {msg}");
+        assert_eq!(o.status.code(), Some(code), "SIG{signal}: {msg}");
         assert!(
             msg.contains("interrupted: 1 trial(s) saved their state and 1 did not start"),
             "{msg}"

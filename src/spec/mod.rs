@@ -46,6 +46,8 @@ pub struct Study {
     /// The swept dotted keys, in file order.
     pub swept_keys: Vec<String>,
     pub trials: Vec<PlannedTrial>,
+    /// The `[slurm]` section: resources of the array tasks of `ganlab slurm`.
+    pub slurm: crate::slurm::SlurmSettings,
 }
 
 /// One point of the sweep grid.
@@ -85,15 +87,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
     })?;
 
     for key in root.keys() {
-        if !["study", "base", "sweep"].contains(&key.as_str()) {
+        if !["study", "base", "sweep", "slurm"].contains(&key.as_str()) {
             return Err(err(
                 key,
-                "unknown top-level key; allowed: `study`, `base`, `sweep`".into(),
+                "unknown top-level key; allowed: `study`, `base`, `sweep`, `slurm`".into(),
             ));
         }
     }
 
     let (name, description) = study_meta(root.get("study")).map_err(|(k, m)| err(&k, m))?;
+    let slurm = slurm_settings(root.get("slurm")).map_err(|(k, m)| err(&k, m))?;
     let base = match root.get("base") {
         None => Table::new(),
         Some(Value::Table(t)) => t.clone(),
@@ -185,7 +188,41 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
         file: path.to_path_buf(),
         swept_keys,
         trials,
+        slurm,
     })
+}
+
+/// The `[slurm]` section, checked: errors at `slurm.KEY`.
+fn slurm_settings(value: Option<&Value>) -> Result<crate::slurm::SlurmSettings, (String, String)> {
+    let Some(value) = value else {
+        return Ok(Default::default());
+    };
+    if !value.is_table() {
+        return Err((
+            "slurm".into(),
+            "must be a table of Slurm settings (partition, account, time, cpus, mem, gpus, \
+             max_parallel, signal_seconds, extra)"
+                .into(),
+        ));
+    }
+    let settings: crate::slurm::SlurmSettings = serde_path_to_error::deserialize(value.clone())
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let key = match path.as_str() {
+                "." => "slurm".to_string(),
+                p => format!("slurm.{p}"),
+            };
+            (
+                key,
+                e.inner().to_string().replace('\n', " ").trim().to_string(),
+            )
+        })?;
+    settings.check().map_err(|(k, m)| {
+        // `extra[0]` is reported at `slurm.extra`.
+        let k = k.split('[').next().unwrap_or_default();
+        (format!("slurm.{k}"), m)
+    })?;
+    Ok(settings)
 }
 
 fn study_meta(value: Option<&Value>) -> Result<(String, String), (String, String)> {

@@ -72,7 +72,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// [`write_atomic`], with the crash tests' fault point `fault` half-way through the write
 /// (see [`crate::fault`]).
 pub(crate) fn write_atomic_at(path: &Path, bytes: &[u8], fault: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp~");
+    // A name of this process and call alone: other processes (Slurm array tasks of one
+    // study) may be writing the same file at the same moment.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".{}-{n}.tmp~", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
     let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let written = (|| {
         let (first, rest) = bytes.split_at(bytes.len() / 2);
