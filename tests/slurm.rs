@@ -1,8 +1,9 @@
 //! A real Slurm: a single-node cluster (Debian's slurm-wlm 22.05 and munge) started on this
 //! machine's loopback in a temporary folder, as the user running the test. A 4-trial study
 //! goes through `ganlab slurm --submit` as an array job; one task is requeued while its trial
-//! runs (`scontrol requeue`), resumes from its saved state, and the study ends with the tables
-//! of a local run.
+//! runs (`scontrol requeue`), another gets the time-limit warning (SIGUSR1) and requeues
+//! itself; both resume from their saved state, and the study ends with the tables of a local
+//! run.
 //!
 //! Where Slurm cannot start (not installed, say) the test says so on the terminal and returns
 //! without checking anything; with `GANLAB_REQUIRE_SLURM=1` (set by `.ci/run` once it has
@@ -312,7 +313,7 @@ cpus = 1
 "#;
 
 #[test]
-fn an_array_job_on_a_real_slurm_ends_with_the_tables_of_a_local_run_even_when_requeued() {
+fn an_array_job_on_a_real_slurm_ends_with_the_tables_of_a_local_run_when_tasks_are_requeued() {
     let cluster = match Cluster::start() {
         Ok(c) => c,
         Err(why) => return skip(&why),
@@ -363,6 +364,21 @@ fn an_array_job_on_a_real_slurm_ends_with_the_tables_of_a_local_run_even_when_re
     assert!(o.status.success(), "scontrol requeue: {}", text(&o));
     let requeued = Instant::now();
 
+    // Task 1 gets the time-limit warning as Slurm sends it (SIGUSR1 to the batch script):
+    // the trial saves its state and the script requeues its own task.
+    let checkpoints = out.join("001-1/checkpoints");
+    let underway = wait_until(Duration::from_secs(120), || {
+        fs::read_dir(&checkpoints).map_or(0, |d| d.count()) >= 3
+    });
+    assert!(
+        underway,
+        "task 1 never got going: {:?}",
+        cluster.tasks(&job)
+    );
+    let task1 = format!("{job}_1");
+    let o = cluster.output("scancel", &["--batch", "--signal=USR1", &task1]);
+    assert!(o.status.success(), "scancel --signal=USR1: {}", text(&o));
+
     let ended = wait_until(Duration::from_secs(300), || {
         let tasks = cluster.tasks(&job);
         tasks.len() == 4
@@ -398,6 +414,19 @@ fn an_array_job_on_a_real_slurm_ends_with_the_tables_of_a_local_run_even_when_re
     let status = fs::read_to_string(out.join("000-0/status.toml")).unwrap();
     assert!(status.contains("resumed_from"), "{status}");
     assert!(status.contains("status = \"done\""), "{status}");
+    let log1 = logs(&task1);
+    assert!(
+        log1.contains(&format!(
+            "the time limit is near; the trial saved its state; requeueing {task1}"
+        )) && log1.contains("run 2")
+            && log1.contains("resumed: 001-1 from its checkpoint"),
+        "{log1}"
+    );
+    // The other tasks ran once.
+    for t in [2, 3] {
+        let log = logs(&format!("{job}_{t}"));
+        assert!(log.contains("run 1") && !log.contains("run 2"), "{log}");
+    }
 
     assert_same_files(&study_files(&local), &study_files(&out));
     assert!(
