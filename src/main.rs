@@ -103,7 +103,8 @@ enum Command {
         to: Option<PathBuf>,
         /// Keep the report live while the study runs: render it again every `--every`
         /// seconds (the open page reloads itself) until every trial has its final result or
-        /// the run writing the study is gone.
+        /// the run writing the study is gone (a study submitted with `ganlab slurm` is
+        /// watched until its trials end: its tasks may wait in the queue).
         #[arg(long)]
         watch: bool,
         /// Seconds between renders with --watch.
@@ -270,6 +271,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             let settings = study.slurm.overridden_by(&flags);
+            settings.check().map_err(|(k, m)| match flags.check() {
+                Err((flag, _)) if flag == k => anyhow::anyhow!("--{}: {m}", k.replace('_', "-")),
+                _ => anyhow::anyhow!(
+                    "{}: key `slurm.{k}`, with the flags given: {m}",
+                    file.display()
+                ),
+            })?;
             let Some(job) = ganlab::slurm::write_job(&study, &out, &settings)? else {
                 println!(
                     "study `{}` in {}: every trial is finished; nothing to submit",
@@ -385,21 +393,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(ganlab::interrupt::exit_status()));
             }
-            if hold == ganlab::store::lock::Hold::Part {
-                // The study-wide report waits for the last trial, whichever process ends it;
-                // processes that end together take turns, the later one renders.
-                let _turn = ganlab::store::lock::MergeLock::wait(&out)?;
-                if !study::all_trials_ended(&study, &out) {
-                    println!(
-                        "the report waits for the study's other trials (`ganlab status {}`)",
-                        out.display()
-                    );
-                    return Ok(if s.failed.is_empty() && s.busy.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    });
-                }
+            // The study-wide report waits for the last trial, whichever process ends it;
+            // processes that end together take turns (held until the report is written), so
+            // two renders never share the report's staging folder.
+            let part = hold == ganlab::store::lock::Hold::Part;
+            let _turn = part
+                .then(|| ganlab::store::lock::MergeLock::wait(&out))
+                .transpose()?;
+            if part && !study::all_trials_ended(&study, &out) {
+                println!(
+                    "the report waits for the study's other trials (`ganlab status {}`)",
+                    out.display()
+                );
+                return Ok(if s.failed.is_empty() && s.busy.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
             }
             // The trials are recorded whatever happens to the report; `ganlab report` can
             // make it again.
@@ -646,7 +656,13 @@ fn watch_report(
     loop {
         // Asked before rendering: a run gone by then has written all it will, so this render
         // is its final state.
-        let writer = ganlab::store::lock::writer_may_be_running(dir);
+        // A study submitted to Slurm has tasks that wait in the queue or between requeues
+        // with no process holding it: it is watched until every trial has ended.
+        let writer = ganlab::store::lock::writer_may_be_running(dir)
+            || dir
+                .join(ganlab::slurm::SLURM_DIR)
+                .join("job.sbatch")
+                .is_file();
         let r = ganlab::report::make_live(dir, to, Some(every))?;
         let now = ganlab::store::now();
         if r.unfinished.is_empty() {

@@ -55,7 +55,10 @@ impl SlurmSettings {
         for (key, value) in [("partition", &self.partition), ("account", &self.account)] {
             if let Some(v) = value {
                 if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic() && c != '\'') {
-                    return bad(key, format!("`{v}` is not a Slurm name (letters, digits, `-`, `_`, `,`; no spaces or quotes)"));
+                    return bad(
+                        key,
+                        format!("`{v}` is not a Slurm name: no spaces or quotes"),
+                    );
                 }
             }
         }
@@ -82,6 +85,23 @@ impl SlurmSettings {
                 return bad(
                     "signal_seconds",
                     format!("{s} is out of range: 10 to 65535 seconds before the time limit"),
+                );
+            }
+        }
+        // Slurm may warn up to a minute early: a limit shorter than that would requeue the
+        // task before it trained a step, again and again.
+        if let Some(limit) = self.time.as_deref().and_then(time_seconds) {
+            let warn = self.signal_seconds.unwrap_or(DEFAULT_SIGNAL_SECONDS);
+            if limit <= u64::from(warn) + 60 {
+                return bad(
+                    "time",
+                    format!(
+                        "{} is {limit} s, which leaves no time to train before the time-limit \
+                         warning ({warn} s before the end, and Slurm may send it up to 60 s \
+                         early): give more than {} s, or a smaller signal_seconds",
+                        self.time.as_deref().unwrap_or_default(),
+                        u64::from(warn) + 60
+                    ),
                 );
             }
         }
@@ -140,6 +160,32 @@ pub fn check_time(t: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Seconds of a time limit in Slurm's forms (see [`check_time`]).
+pub fn time_seconds(t: &str) -> Option<u64> {
+    check_time(t).ok()?;
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, Some(r)),
+        None => (0, None),
+    };
+    let parts: Vec<u64> = rest
+        .unwrap_or(t)
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let clock = match (rest.is_some(), parts.as_slice()) {
+        // days-hours[:minutes[:seconds]]
+        (true, [h]) => h * 3600,
+        (true, [h, m]) => h * 3600 + m * 60,
+        (true, [h, m, s]) => h * 3600 + m * 60 + s,
+        // minutes, minutes:seconds, hours:minutes:seconds
+        (false, [m]) => m * 60,
+        (false, [m, s]) => m * 60 + s,
+        (false, [h, m, s]) => h * 3600 + m * 60 + s,
+        _ => return None,
+    };
+    Some(days * 86400 + clock)
+}
+
 /// A whole amount of memory with an optional unit K, M, G or T (Slurm's default unit is M).
 pub fn check_mem(m: &str) -> Result<(), String> {
     let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
@@ -196,6 +242,7 @@ pub fn script_text(
     file: &Path,
     out: &Path,
     array: &str,
+    names: &[String],
     s: &SlurmSettings,
 ) -> String {
     let logs = out.join(SLURM_DIR);
@@ -231,14 +278,19 @@ pub fn script_text(
 #   submit:  sbatch {script}
 #   follow:  ganlab status {out_q}
 {sbatch}set -u
-echo "ganlab: task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname), $(date -u +%Y-%m-%dT%H:%M:%SZ), run $((${{SLURM_RESTART_COUNT:-0}} + 1))"
-{ganlab} run {file} --out {out_q} --trial "$SLURM_ARRAY_TASK_ID" --jobs 1 --quiet &
-pid=$!
+# The trial of each array task, by name: an experiment file edited after submission cannot
+# make a task run another trial (a name it no longer has is refused).
+trials=({names})
+trial="${{trials[$SLURM_ARRAY_TASK_ID]}}"
+echo "ganlab: task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} (trial $trial) on $(hostname), $(date -u +%Y-%m-%dT%H:%M:%SZ), run $((${{SLURM_RESTART_COUNT:-0}} + 1))"
 # Slurm's warning before the time limit comes to this script (B:USR1): pass it on, and the
 # trial saves its state. SIGTERM (scancel, preemption, scontrol requeue) reaches ganlab itself:
-# wait while it saves.
-trap 'kill -USR1 "$pid" 2>/dev/null' USR1
+# wait while it saves. (Set before ganlab starts, so that no signal finds the shell unready.)
+pid=""
+trap '[ -n "$pid" ] && kill -USR1 "$pid" 2>/dev/null' USR1
 trap ':' TERM
+{ganlab} run {file} --out {out_q} --trial "$trial" --jobs 1 --quiet &
+pid=$!
 rc=0
 while :; do
     wait "$pid"
@@ -251,7 +303,8 @@ wait "$pid" 2>/dev/null && rc=0 || {{ r=$?; [ "$r" -ne 127 ] && rc=$r; }}
 task="${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
 if [ "$rc" -eq 138 ]; then
     echo "ganlab: the time limit is near; the trial saved its state; requeueing $task"
-    scontrol requeue "$task"
+    scontrol requeue "$task" || echo "ganlab: the requeue failed; the trial resumes when \
+the study is submitted again (ganlab slurm {file} --out {out_q} --submit)"
 fi
 exit "$rc"
 "#,
@@ -259,6 +312,7 @@ exit "$rc"
         name = study.name,
         script = quoted(&logs.join("job.sbatch")),
         out_q = quoted(out),
+        names = names.join(" "),
         ganlab = quoted(ganlab),
         file = quoted(file),
     )
@@ -272,9 +326,9 @@ pub fn write_job(
     out: &Path,
     settings: &SlurmSettings,
 ) -> anyhow::Result<Option<JobScript>> {
-    settings
-        .check()
-        .map_err(|(k, m)| anyhow::anyhow!("Slurm setting `{k}`: {m}"))?;
+    settings.check().map_err(|(k, m)| {
+        anyhow::anyhow!("the Slurm settings (flags over the file's [slurm]): `{k}`: {m}")
+    })?;
     let todo: Vec<usize> = study
         .trials
         .iter()
@@ -289,10 +343,19 @@ pub fn write_job(
     if todo.is_empty() {
         return Ok(None);
     }
+    // Slurm writes the logs into a path it is given unquoted and with `%` patterns.
+    let shown = out.display().to_string();
+    if shown.contains(|c: char| c.is_whitespace() || c == '%' || c == '\'') {
+        anyhow::bail!(
+            "{shown}: a study folder for Slurm needs a path without spaces, quotes or `%` \
+             (sbatch reads the log path from the script); pick another --out"
+        );
+    }
     store::lock::check_study_folder(out)?;
     let logs = out.join(SLURM_DIR);
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    crate::study::mark_study_folder(out)?;
+    // A study folder from the start, so that `ganlab status` follows it before any task runs.
+    crate::study::write_study_files(study, out)?;
     let absolute = |p: &Path| {
         std::fs::canonicalize(p).with_context(|| format!("cannot resolve {}", p.display()))
     };
@@ -300,12 +363,14 @@ pub fn write_job(
         .and_then(std::fs::canonicalize)
         .context("cannot tell where this ganlab binary is")?;
     let array = array_ranges(&todo);
+    let names: Vec<String> = study.trials.iter().map(|t| t.name.clone()).collect();
     let text = script_text(
         study,
         &ganlab,
         &absolute(&study.file)?,
         &absolute(out)?,
         &array,
+        &names,
         settings,
     );
     let path = logs.join("job.sbatch");
@@ -376,6 +441,12 @@ mod tests {
             let e = check_time(bad).unwrap_err();
             assert!(e.contains("Slurm's forms"), "{bad}: {e}");
         }
+        assert_eq!(time_seconds("90"), Some(5400));
+        assert_eq!(time_seconds("90:30"), Some(5430));
+        assert_eq!(time_seconds("2:00:00"), Some(7200));
+        assert_eq!(time_seconds("1-12"), Some(129_600));
+        assert_eq!(time_seconds("1-12:30"), Some(131_400));
+        assert_eq!(time_seconds("1-0:0:5"), Some(86_405));
         for ok in ["8G", "500M", "1024", "2t"] {
             assert!(check_mem(ok).is_ok(), "{ok}");
         }
@@ -402,6 +473,18 @@ mod tests {
         assert_eq!(s.partition.as_deref(), Some("cpu"));
         assert_eq!(s.cpus, Some(2));
         assert!(s.check().is_ok());
+        // A limit within the warning (and Slurm's minute of slack) would requeue forever.
+        let short = SlurmSettings {
+            time: Some("3".into()),
+            ..Default::default()
+        };
+        let (key, msg) = short.check().unwrap_err();
+        assert!(key == "time" && msg.contains("more than 180 s"), "{msg}");
+        let shorter_warning = SlurmSettings {
+            signal_seconds: Some(30),
+            ..short
+        };
+        assert!(shorter_warning.check().is_ok());
         let bad = SlurmSettings {
             max_parallel: Some(0),
             ..Default::default()

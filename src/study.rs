@@ -51,6 +51,14 @@ pub struct RunSummary {
     pub notes: Vec<(String, String)>,
 }
 
+/// Why a trial picked to run did not run here.
+enum Busy {
+    /// Another process holds it (the holder, as its lock file names it).
+    Held(String),
+    /// Another process finished it after this run looked.
+    FinishedMeanwhile,
+}
+
 /// The most trials run at once: four per core. More only adds threads that wait for the cores.
 pub fn max_jobs() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -75,6 +83,15 @@ const RESULT_NEUTRAL_KEYS: [&str; 2] = ["record.checkpoint_every", "record.check
 /// Seconds between two rebuilds of `trials.csv` while trials end (it reads every trial's
 /// status, so rebuilding after each of many short trials would cost the square of their count).
 const REBUILD_EVERY_S: f64 = 2.0;
+
+/// The keys at which a recorded configuration differs from the file's, leaving out those
+/// that change no number (how often a trial saves checkpoints).
+fn result_differences(recorded: &TrialConfig, now: &TrialConfig) -> Vec<String> {
+    differing_keys(recorded, now)
+        .into_iter()
+        .filter(|k| !RESULT_NEUTRAL_KEYS.contains(&k.as_str()))
+        .collect()
+}
 
 /// The dotted keys at which two configurations differ.
 pub fn differing_keys(a: &TrialConfig, b: &TrialConfig) -> Vec<String> {
@@ -134,8 +151,13 @@ pub fn rebuild_trials_csv(study: &Study, out: &Path) -> anyhow::Result<()> {
 /// and takes its lock (held until it is dropped).
 pub fn open(out: &Path, hold: Hold) -> anyhow::Result<StudyLock> {
     store::lock::check_study_folder(out)?;
+    let new = !out.join(store::lock::STUDY_MARKER).exists();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    mark_study_folder(out)?;
+    // A new folder is marked at once, so that other processes starting the same study see
+    // ganlab's folder (an existing study is left as it is until its run is under way).
+    if new {
+        mark_study_folder(out)?;
+    }
     StudyLock::acquire(out, hold)
 }
 
@@ -147,6 +169,17 @@ pub fn mark_study_folder(out: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// Writes the study's own files into `out`: the marker, a copy of the experiment file, the
+/// folder's README and `trials.csv` (every trial, as far as it got).
+pub fn write_study_files(study: &Study, out: &Path) -> anyhow::Result<()> {
+    mark_study_folder(out)?;
+    let source = std::fs::read(&study.file)
+        .with_context(|| format!("cannot read {}", study.file.display()))?;
+    store::write_atomic(&out.join("experiment.toml"), &source)?;
+    store::write_atomic(&out.join("README.md"), store::STUDY_README.as_bytes())?;
+    rebuild_trials_csv(study, out)
+}
+
 /// The trials that `--trial` names, as indices into `study.trials` in study order: a
 /// comma-separated list of indices (as `ganlab validate` numbers them, from 0, which is also
 /// a Slurm array task's number), inclusive ranges `A-B`, and trial names.
@@ -154,7 +187,8 @@ pub fn select_trials(study: &Study, text: &str) -> anyhow::Result<Vec<usize>> {
     let n = study.trials.len();
     let allowed = || {
         format!(
-            "--trial takes indices 0 to {} (as `ganlab validate` lists them), ranges such as              0-{}, or trial names, separated by commas",
+            "--trial takes indices 0 to {} (as `ganlab validate` lists them), ranges such as \
+             0-{}, or trial names, separated by commas",
             n.saturating_sub(1),
             n.saturating_sub(1)
         )
@@ -213,16 +247,24 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
     let mut todo: Vec<usize> = Vec::new();
     let mut changed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let chosen = |i: &usize| opts.only.as_ref().is_none_or(|only| only.contains(i));
-    for (i, t) in study.trials.iter().enumerate().filter(|(i, _)| chosen(i)) {
+    // Every recorded trial is compared, also those another process runs: a run of some
+    // trials must not rewrite the study's experiment file under the others.
+    let mut others_changed: Vec<String> = Vec::new();
+    for (i, t) in study.trials.iter().enumerate() {
         let dir = TrialDir::new(&opts.out, &t.name);
+        if !chosen(&i) {
+            if dir
+                .read_config()
+                .is_some_and(|recorded| !result_differences(&recorded, &t.config).is_empty())
+            {
+                others_changed.push(t.name.clone());
+            }
+            continue;
+        }
         let finished = dir.read_status().is_some_and(|s| s.status.is_finished());
         if dir.path.join("config.toml").exists() {
             let differs: Vec<String> = match dir.read_config() {
-                // How often a trial saves checkpoints changes none of its numbers.
-                Some(recorded) => differing_keys(&recorded, &t.config)
-                    .into_iter()
-                    .filter(|k| !RESULT_NEUTRAL_KEYS.contains(&k.as_str()))
-                    .collect(),
+                Some(recorded) => result_differences(&recorded, &t.config),
                 None => vec!["(config.toml does not parse)".into()],
             };
             if !differs.is_empty() {
@@ -253,11 +295,24 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         );
     }
 
-    let source = std::fs::read(&study.file)
-        .with_context(|| format!("cannot read {}", study.file.display()))?;
-    store::write_atomic(&opts.out.join("experiment.toml"), &source)?;
-    store::write_atomic(&opts.out.join("README.md"), store::STUDY_README.as_bytes())?;
-    rebuild_trials_csv(study, &opts.out)?;
+    if !others_changed.is_empty() {
+        anyhow::bail!(
+            "{}: {} other trial(s) of this study ({}{}) were recorded with a different \
+             configuration than {} now gives; a run of some trials does not change the study \
+             under them: run the whole study with --restart, or write elsewhere with --out",
+            opts.out.display(),
+            others_changed.len(),
+            others_changed[..others_changed.len().min(5)].join(", "),
+            if others_changed.len() > 5 {
+                ", ..."
+            } else {
+                ""
+            },
+            study.file.display()
+        );
+    }
+
+    write_study_files(study, &opts.out)?;
 
     let selected = (0..study.trials.len()).filter(chosen).count();
     let mut summary = RunSummary {
@@ -307,10 +362,18 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
                 let restart = opts.restart && changed.contains_key(&t.name);
                 // One process per trial, whichever run or array task it belongs to.
                 let status = match TrialLock::acquire(&dir.path) {
+                    // Another process may have finished it between the check above and
+                    // this lock: its results stay.
+                    Ok(Ok(_held))
+                        if !restart
+                            && dir.read_status().is_some_and(|s| s.status.is_finished()) =>
+                    {
+                        Err(Busy::FinishedMeanwhile)
+                    }
                     Ok(Ok(_held)) => Ok(crate::trial::run_in_dir(&dir, &t.config, restart, &|n| {
                         step_bar.inc(n)
                     })),
-                    Ok(Err(holder)) => Err(holder.to_string()),
+                    Ok(Err(holder)) => Err(Busy::Held(holder.to_string())),
                     Err(e) => {
                         let mut failed = TrialStatus::running(&t.config);
                         failed.status = Status::Failed;
@@ -356,8 +419,12 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
         let name = &study.trials[i].name;
         let s = match s {
             Ok(s) => s,
-            Err(holder) => {
+            Err(Busy::Held(holder)) => {
                 summary.busy.push((name.clone(), holder));
+                continue;
+            }
+            Err(Busy::FinishedMeanwhile) => {
+                summary.skipped += 1;
                 continue;
             }
         };

@@ -310,7 +310,13 @@ fn the_job_script_saves_and_requeues_on_the_time_limit_warning() {
     ] {
         assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
     }
-    assert!(body.contains("--trial \"$SLURM_ARRAY_TASK_ID\""), "{body}");
+    // Tasks find their trial by name, and the study can be followed before any task runs.
+    assert!(
+        body.contains("trials=(000-0 001-1 002-2 003-3)") && body.contains("--trial \"$trial\""),
+        "{body}"
+    );
+    let s = text(&ganlab_env(&["status", out.to_str().unwrap()], &[]));
+    assert!(s.contains("4 trial(s): 4 not started"), "{s}");
 
     // The script as Slurm would start it for array task 2, warned before its time limit.
     let bin = fake_slurm(tmp.path());
@@ -404,6 +410,59 @@ fn the_job_script_saves_and_requeues_on_the_time_limit_warning() {
         msg.contains("cannot run sbatch") && msg.contains("job.sbatch"),
         "{msg}"
     );
+}
+
+#[test]
+fn slurm_refuses_a_time_limit_inside_its_warning_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = study(tmp.path(), 10);
+    let out = tmp.path().join("study");
+    let o = ganlab_env(
+        &[
+            "slurm",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--time",
+            "2",
+        ],
+        &[],
+    );
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("--time: 2 is 120 s") && msg.contains("more than 180 s"),
+        "{msg}"
+    );
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
+fn a_run_of_some_trials_refuses_a_study_whose_other_trials_were_recorded_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = study(tmp.path(), 20);
+    let out = tmp.path().join("study");
+    let o = run_study(&file, &out, &["--trial", "0"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = fs::read(out.join("experiment.toml")).unwrap();
+    fs::write(
+        &file,
+        fs::read_to_string(&file)
+            .unwrap()
+            .replace("steps = 20", "steps = 30"),
+    )
+    .unwrap();
+    let o = run_study(&file, &out, &["--trial", "1"], &[]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains(
+            "1 other trial(s) of this study (000-0) were recorded with a different configuration"
+        ),
+        "{msg}"
+    );
+    assert_eq!(fs::read(out.join("experiment.toml")).unwrap(), before);
+    assert!(!out.join("001-1").exists(), "the refused run wrote nothing");
 }
 
 #[test]

@@ -28,12 +28,16 @@ pub fn check_study_folder(out: &Path) -> anyhow::Result<()> {
             out.display()
         );
     }
-    // ganlab's own hidden files (a lock, the marker on its way in) are all that another
-    // process starting the same study at the same moment may have put there yet.
+    // The locks and the marker on its way in are all that another process starting the
+    // same study at the same moment may have put there yet.
     let empty = fs::read_dir(out)
         .with_context(|| format!("cannot read {}", out.display()))?
         .flatten()
-        .all(|e| e.file_name().to_string_lossy().starts_with(".ganlab-"));
+        .all(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            [LOCK_FILE, MERGE_LOCK_FILE].contains(&name.as_str())
+                || (name.starts_with(&format!("{STUDY_MARKER}.")) && name.ends_with(".tmp~"))
+        });
     // Studies written before the marker existed have the study README and experiment.toml.
     let legacy = out.join("experiment.toml").is_file()
         && fs::read_to_string(out.join("README.md"))
@@ -167,17 +171,21 @@ impl std::fmt::Display for Holder {
 /// The holder of the lock file `path` when some process holds it now; `None` when nobody does
 /// (or there is no such file). Looks by taking the lock for an instant, which works across
 /// the hosts of a cluster wherever their shared file system passes locks on.
+///
+/// The look is a shared lock: it conflicts with the exclusive locks of trials and whole-study
+/// runs only (never with other lookers or with the shared hold of `--trial` runs), and NFS
+/// grants it on a file opened for reading. Where locks cannot be tried at all, the holder the
+/// file names is taken at its word.
 pub fn held_by(path: &Path) -> Option<Holder> {
     let mut file = File::open(path).ok()?;
-    match file.try_lock() {
+    let look = file.try_lock_shared();
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let named = (!text.trim().is_empty()).then(|| Holder::parse(&text));
+    match look {
         Ok(()) => None,
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            Some(Holder::parse(&text))
-        }
-        // A lock that cannot even be tried (a file system without locks) tells nothing.
-        Err(fs::TryLockError::Error(_)) => None,
+        Err(fs::TryLockError::WouldBlock) => Some(named.unwrap_or_default()),
+        Err(fs::TryLockError::Error(_)) => named,
     }
 }
 
@@ -196,21 +204,25 @@ impl StudyLock {
     pub fn acquire(out: &Path, hold: Hold) -> anyhow::Result<StudyLock> {
         let path = out.join(LOCK_FILE);
         let mut file = open_lock_file(&path)?;
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        let holder = Holder::parse(&holder);
         let taken = match hold {
             Hold::Whole => take_patiently(&path, || file.try_lock())?,
             Hold::Part => take_patiently(&path, || file.try_lock_shared())?,
         };
+        // Who holds it, or held it last (read once the lock is decided: a run that ended
+        // cleanly in the meantime left no holder).
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        let holder = Holder::parse(&text);
         if !taken {
             // Shared holders alone (runs of some trials) let a shared lock through; a run of
             // the whole study does not.
             let parts_only = hold == Hold::Whole && file.try_lock_shared().is_ok();
             let _ = file.unlock();
             let trials = trials_being_run(out);
-            let who = if !parts_only || trials.is_empty() {
+            let who = if !parts_only {
                 format!("another ganlab run is writing this study ({holder})")
+            } else if trials.is_empty() {
+                "runs of some of its trials (--trial, Slurm array tasks) are writing it".into()
             } else {
                 let named: Vec<String> = trials
                     .iter()
