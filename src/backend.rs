@@ -35,6 +35,51 @@ pub const CPU: NdArrayDevice = NdArrayDevice::Cpu;
 #[cfg(feature = "cuda")]
 pub use burn::backend::{cuda::CudaDevice, Cuda};
 
+/// Whether this machine can run `backend = "cuda"`: NVIDIA's driver library and CUDA's run-time
+/// compiler (burn compiles its kernels with it) load, the driver starts, and it sees a GPU.
+/// Asked before a study writes anything: burn's CUDA backend panics inside a worker thread
+/// when any of them is missing.
+pub fn check_cuda() -> anyhow::Result<()> {
+    #[cfg(not(feature = "cuda"))]
+    anyhow::bail!(
+        "backend \"cuda\" needs a ganlab built with `--features cuda`; this one was not \
+         (use backend = \"cpu\", or build with `cargo build --release --features cuda`)"
+    );
+    #[cfg(feature = "cuda")]
+    {
+        // SAFETY: these only try to load the libraries (dlopen), nothing is called in them.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            anyhow::bail!(
+                "backend \"cuda\": NVIDIA's driver library (libcuda.so) cannot be loaded on \
+                 {}: no NVIDIA driver is installed, or LD_LIBRARY_PATH does not reach it; use \
+                 backend = \"cpu\" here",
+                crate::store::host_name()
+            );
+        }
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            anyhow::bail!(
+                "backend \"cuda\": CUDA's run-time compiler (libnvrtc.so), which burn compiles \
+                 its kernels with, cannot be loaded on {}: install CUDA's nvrtc or add its \
+                 folder to LD_LIBRARY_PATH",
+                crate::store::host_name()
+            );
+        }
+        cudarc::driver::result::init().map_err(|e| {
+            anyhow::anyhow!("backend \"cuda\": NVIDIA's driver does not start: {e:?}")
+        })?;
+        let gpus = cudarc::driver::result::device::get_count().map_err(|e| {
+            anyhow::anyhow!("backend \"cuda\": NVIDIA's driver cannot count the GPUs: {e:?}")
+        })?;
+        if gpus < 1 {
+            anyhow::bail!(
+                "backend \"cuda\": NVIDIA's driver sees no GPU on {} (CUDA_VISIBLE_DEVICES?)",
+                crate::store::host_name()
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Creation options for float tensors of `B` on `device` in `B`'s own float type.
 ///
 /// burn 0.21 keeps a default float type per device, fixed by the first tensor made on it, and

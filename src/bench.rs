@@ -128,6 +128,7 @@ pub fn steps_per_second(shape: Shape, backend: BenchBackend) -> anyhow::Result<f
 /// Steps per second of `cfg` (in its precision) on `backend`.
 fn measure_on(cfg: &TrialConfig, backend: BenchBackend) -> anyhow::Result<f64> {
     if backend == BenchBackend::Cuda {
+        crate::backend::check_cuda()?;
         #[cfg(feature = "cuda")]
         {
             use crate::backend::{Cuda, CudaDevice};

@@ -356,6 +356,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 restart,
                 only,
             };
+            // Before anything is written: a GPU study on a machine that cannot run it.
+            let on_gpu =
+                |i: usize| study.trials[i].config.backend == ganlab::spec::BackendKind::Cuda;
+            if match &opts.only {
+                Some(only) => only.iter().any(|&i| on_gpu(i)),
+                None => (0..study.trials.len()).any(on_gpu),
+            } {
+                ganlab::backend::check_cuda()?;
+            }
             ganlab::interrupt::install()?;
             // Held until the report is written too.
             let lock = study::open(&out, hold)?;
@@ -560,6 +569,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 "cuda" => ganlab::bench::BenchBackend::Cuda,
                 _ => ganlab::bench::BenchBackend::Cpu,
             };
+            if which == ganlab::bench::BenchBackend::Cuda {
+                ganlab::backend::check_cuda()?;
+            }
             if checkpoint {
                 let c = ganlab::bench::checkpoint_timing(20)?;
                 println!(

@@ -1410,3 +1410,55 @@ seed = [0]
         );
     }
 }
+
+/// With the `cuda` feature: a CUDA study either runs (a GPU is there) or is refused before
+/// anything is written, naming what is missing; never burn's panic inside a worker thread.
+#[cfg(feature = "cuda")]
+#[test]
+fn a_cuda_study_runs_or_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "gpu.toml",
+        r#"
+[study]
+name = "gpu"
+
+[base]
+steps = 3
+backend = "cuda"
+data = { kind = "ring", modes = 8, radius = 2.0, std = 0.02 }
+"#,
+    );
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    let msg = text(&o);
+    assert!(
+        !msg.contains("panicked") && !msg.contains("RecvError"),
+        "{msg}"
+    );
+    if o.status.success() {
+        assert!(out.join("000-0/status.toml").is_file(), "{msg}");
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{msg}");
+        assert!(msg.contains("backend \"cuda\""), "{msg}");
+        assert!(!out.exists(), "nothing written: {msg}");
+        let o = ganlab(&[
+            "bench",
+            "--backend",
+            "cuda",
+            "--width",
+            "32",
+            "--batch",
+            "64",
+            "--steps",
+            "3",
+        ]);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{msg}");
+        assert!(
+            msg.contains("backend \"cuda\"") && !msg.contains("panicked"),
+            "{msg}"
+        );
+    }
+}
