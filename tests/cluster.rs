@@ -45,8 +45,13 @@ cpus = 1
 }
 
 fn spawn(args: &[&str]) -> Child {
+    spawn_env(args, &[])
+}
+
+fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ganlab"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("GANLAB_FAULT")
         .env("GANLAB_CACHE", common::study::TEST_CACHE)
         .stdout(Stdio::piped())
@@ -496,5 +501,45 @@ fn slurm_refuses_a_folder_of_the_users_own_files() {
         names.len(),
         1,
         "nothing written beside the user's file: {names:?}"
+    );
+}
+
+#[test]
+fn a_requeued_task_waits_for_the_trial_lock_its_earlier_run_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = study(tmp.path(), 100_000);
+    let out = tmp.path().join("study");
+    let (f, p) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let task = [
+        ("SLURM_ARRAY_JOB_ID", "77"),
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_JOB_ID", "78"),
+    ];
+    let args = ["run", f, "--out", p, "--quiet", "--trial", "001-1"];
+    // The earlier run of task 77_1, still holding its trial (as a dead node's lock would).
+    let mut earlier = spawn_env(&args, &task);
+    wait_for("the earlier run's checkpoint", || {
+        fs::read_dir(out.join("001-1/checkpoints")).map_or(0, |d| d.count()) >= 1
+    });
+    let mut again = spawn_env(&args, &task);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        again.try_wait().unwrap().is_none(),
+        "the requeued run waits past the 2 s it gives other holders"
+    );
+    earlier.kill().unwrap();
+    earlier.wait().unwrap();
+    wait_for("the requeued run to hold the trial", || {
+        let s = text(&ganlab_env(&["status", p], &[]));
+        s.lines()
+            .any(|l| l.starts_with("001-1") && l.contains(&format!("pid = {}", again.id())))
+    });
+    again.kill().unwrap();
+    let o = again.wait_with_output().unwrap();
+    assert!(
+        text(&o).contains("waiting for the lock left by an earlier run of this Slurm task")
+            && text(&o).contains("slurm_job = 77_1"),
+        "{}",
+        text(&o)
     );
 }

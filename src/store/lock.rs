@@ -283,19 +283,43 @@ pub struct TrialLock {
 impl TrialLock {
     /// Takes the lock of the trial folder `dir` (created if missing): `Ok(Err(holder))` when
     /// another process runs the trial.
+    ///
+    /// A lock held in the name of this very Slurm task (`slurm_job` = this process's) belongs
+    /// to an earlier run of it: requeued after a node failure, the lock of the dead run can
+    /// outlive it on a shared file system until the server gives it up (an NFS lease, about a
+    /// minute and a half). That one is waited for, up to [`OWN_LOCK_PATIENCE`].
     pub fn acquire(dir: &Path) -> anyhow::Result<Result<TrialLock, Holder>> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         let mut file = open_lock_file(&path)?;
-        if !take_patiently(&path, || file.try_lock())? {
+        let start = std::time::Instant::now();
+        let mut said = false;
+        while !take_patiently(&path, || file.try_lock())? {
             let mut text = String::new();
+            let _ = file.seek(SeekFrom::Start(0));
             let _ = file.read_to_string(&mut text);
-            return Ok(Err(Holder::parse(&text)));
+            let holder = Holder::parse(&text);
+            let mine = holder.slurm_job.is_some() && holder.slurm_job == slurm_job();
+            if !mine || start.elapsed() >= OWN_LOCK_PATIENCE {
+                return Ok(Err(holder));
+            }
+            if !said {
+                eprintln!(
+                    "note: {}: waiting for the lock left by an earlier run of this Slurm task \
+                     ({holder})",
+                    dir.display()
+                );
+                said = true;
+            }
         }
         write_holder(&mut file, &path)?;
         Ok(Ok(TrialLock { _file: file }))
     }
 }
+
+/// How long a Slurm task waits for a trial lock held in its own name (see
+/// [`TrialLock::acquire`]): past an NFS server's lease and grace periods.
+pub const OWN_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The trials of the study folder `out` that some process is running now, with their holders.
 pub fn trials_being_run(out: &Path) -> Vec<(String, Holder)> {
