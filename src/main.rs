@@ -70,24 +70,9 @@ enum Command {
         /// its `slurm/` folder.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Partition (sbatch --partition).
-        #[arg(long)]
-        partition: Option<String>,
-        /// Time limit of each task, in Slurm's forms (`90`, `2:00:00`, `1-12:00:00`).
-        #[arg(long)]
-        time: Option<String>,
-        /// CPUs per task (the trial's threads).
-        #[arg(long)]
-        cpus: Option<u32>,
-        /// Memory per task (`4G`, `500M`).
-        #[arg(long)]
-        mem: Option<String>,
-        /// GPUs per task.
-        #[arg(long)]
-        gpus: Option<u32>,
-        /// The most tasks running at once (the array's %K).
-        #[arg(long)]
-        max_parallel: Option<u32>,
+        /// Resources of each task: these flags override the file's `[slurm]` section.
+        #[command(flatten)]
+        flags: ganlab::slurm::SlurmSettings,
         /// Submit the script with sbatch and print the job id.
         #[arg(long)]
         submit: bool,
@@ -251,25 +236,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Slurm {
             file,
             out,
-            partition,
-            time,
-            cpus,
-            mem,
-            gpus,
-            max_parallel,
+            flags,
             submit,
         } => {
             let study = spec::load(&file)?;
             let out = out.unwrap_or_else(|| study::default_out(&study.name));
-            let flags = ganlab::slurm::SlurmSettings {
-                partition,
-                time,
-                cpus,
-                mem,
-                gpus,
-                max_parallel,
-                ..Default::default()
-            };
             let settings = study.slurm.overridden_by(&flags);
             settings.check().map_err(|(k, m)| match flags.check() {
                 Err((flag, _)) if flag == k => anyhow::anyhow!("--{}: {m}", k.replace('_', "-")),

@@ -21,30 +21,40 @@ use crate::store::{self, TrialDir};
 /// enough for a DCGAN trial to finish its step and write a checkpoint.
 pub const DEFAULT_SIGNAL_SECONDS: u32 = 120;
 
-/// The `[slurm]` section of an experiment file: the resources of each array task. Flags of
-/// `ganlab slurm` override it; what neither gives is left to the cluster's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The `[slurm]` section of an experiment file: the resources of each array task. The flags
+/// of `ganlab slurm` are the same settings and override it; what neither gives is left to the
+/// cluster's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlurmSettings {
     /// `sbatch --partition`.
+    #[arg(long)]
     pub partition: Option<String>,
     /// `sbatch --account`.
+    #[arg(long)]
     pub account: Option<String>,
     /// Time limit per task, in Slurm's forms: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`,
     /// `D-HH:MM:SS`.
+    #[arg(long)]
     pub time: Option<String>,
     /// CPUs per task.
+    #[arg(long)]
     pub cpus: Option<u32>,
     /// Memory per task: a whole number with an optional unit K, M, G or T (`8G`).
+    #[arg(long)]
     pub mem: Option<String>,
     /// GPUs per task (`--gres=gpu:G`).
+    #[arg(long)]
     pub gpus: Option<u32>,
     /// The most tasks running at once (`--array=...%K`).
+    #[arg(long)]
     pub max_parallel: Option<u32>,
     /// Seconds before the time limit at which a task saves its trial and requeues itself
     /// (default 120).
+    #[arg(long)]
     pub signal_seconds: Option<u32>,
     /// Further `sbatch` options, one per line of the script (`"--qos=long"`).
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
     pub extra: Vec<String>,
 }
 
