@@ -8,7 +8,7 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::study::{assert_same_files, ganlab_env, run_study, study_files, text};
@@ -58,6 +58,18 @@ fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// `ganlab slurm FILE --out OUT` plus `extra`, with `env`.
+fn slurm(file: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec![
+        "slurm",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ganlab_env(&args, env)
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
@@ -286,19 +298,10 @@ fn the_job_script_saves_and_requeues_on_the_time_limit_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let file = study(tmp.path(), 100_000);
     let out = tmp.path().join("study");
-    let o = ganlab_env(
-        &[
-            "slurm",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--time",
-            "1:00:00",
-            "--max-parallel",
-            "2",
-            "--mem",
-            "2G",
-        ],
+    let o = slurm(
+        &file,
+        &out,
+        &["--time", "1:00:00", "--max-parallel", "2", "--mem", "2G"],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -379,16 +382,7 @@ fn the_job_script_saves_and_requeues_on_the_time_limit_warning() {
             .replace("status = \"interrupted\"", "status = \"done\""),
     )
     .unwrap();
-    let o = ganlab_env(
-        &[
-            "slurm",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--submit",
-        ],
-        &[("PATH", &path)],
-    );
+    let o = slurm(&file, &out, &["--submit"], &[("PATH", &path)]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("submitted: job 4242"), "{}", text(&o));
     let body = fs::read_to_string(&script).unwrap();
@@ -399,14 +393,10 @@ fn the_job_script_saves_and_requeues_on_the_time_limit_warning() {
     // Without Slurm on the machine, --submit says so and where the script is.
     let empty = tmp.path().join("no-bin");
     fs::create_dir_all(&empty).unwrap();
-    let o = ganlab_env(
-        &[
-            "slurm",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--submit",
-        ],
+    let o = slurm(
+        &file,
+        &out,
+        &["--submit"],
         &[("PATH", empty.to_str().unwrap())],
     );
     let msg = text(&o);
@@ -422,17 +412,7 @@ fn slurm_refuses_a_time_limit_inside_its_warning_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let file = study(tmp.path(), 10);
     let out = tmp.path().join("study");
-    let o = ganlab_env(
-        &[
-            "slurm",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--time",
-            "2",
-        ],
-        &[],
-    );
+    let o = slurm(&file, &out, &["--time", "2"], &[]);
     let msg = text(&o);
     assert_eq!(o.status.code(), Some(2), "{msg}");
     assert!(
@@ -477,15 +457,7 @@ fn slurm_refuses_a_folder_of_the_users_own_files() {
     let out = tmp.path().join("mine");
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("notes.txt"), "mine").unwrap();
-    let o = ganlab_env(
-        &[
-            "slurm",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = slurm(&file, &out, &[], &[]);
     let msg = text(&o);
     assert_eq!(o.status.code(), Some(2), "{msg}");
     assert!(
