@@ -458,3 +458,122 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Seconds to train `trials` seeds of one shape, one trial at a time on `jobs` threads and
+/// batched (`train::batched`, the trials split into `jobs` groups, one per thread).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchedTiming {
+    pub single_s: f64,
+    pub batched_s: f64,
+}
+
+/// Times `trials` seeds of `shape` (its steps each) both ways on `backend`.
+pub fn batched_timing(
+    shape: Shape,
+    trials: usize,
+    jobs: usize,
+    backend: BenchBackend,
+) -> anyhow::Result<BatchedTiming> {
+    let cfgs: Vec<TrialConfig> = (0..trials)
+        .map(|i| {
+            let mut c = config(shape);
+            c.seed = i as u64;
+            c
+        })
+        .collect();
+    if backend == BenchBackend::Cuda {
+        crate::backend::check_cuda()?;
+        #[cfg(feature = "cuda")]
+        {
+            use crate::backend::{Cuda, CudaDevice};
+            use burn::backend::Autodiff;
+            let dev = CudaDevice::default();
+            return match shape.precision {
+                Precision::F32 => both_ways::<Autodiff<Cuda<f32>>>(&cfgs, jobs, dev),
+                Precision::F64 => both_ways::<Autodiff<Cuda<f64>>>(&cfgs, jobs, dev),
+            };
+        }
+        #[cfg(not(feature = "cuda"))]
+        anyhow::bail!("this ganlab was built without the `cuda` feature");
+    }
+    match shape.precision {
+        Precision::F32 if backend == BenchBackend::Ndarray => {
+            both_ways::<crate::backend::NdArrayF32>(&cfgs, jobs, crate::backend::CPU)
+        }
+        Precision::F32 => both_ways::<crate::backend::CpuF32>(&cfgs, jobs, crate::backend::CPU_F32),
+        Precision::F64 => both_ways::<crate::backend::CpuF64>(&cfgs, jobs, crate::backend::CPU),
+    }
+}
+
+fn both_ways<B: GanBackend>(
+    cfgs: &[TrialConfig],
+    jobs: usize,
+    dev: B::Device,
+) -> anyhow::Result<BatchedTiming> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let jobs = jobs.clamp(1, cfgs.len().max(1));
+    let steps = cfgs.first().map_or(0, |c| c.steps);
+    // One trial at a time per thread, as `ganlab run --jobs` runs them.
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<f64> {
+                    let mut sink = 0.0;
+                    while let Some(c) = cfgs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let mut t = Trainer::<B>::new(c, dev.clone())?;
+                        for _ in 0..steps {
+                            sink += t.step().loss_d;
+                        }
+                    }
+                    Ok(sink)
+                })
+            })
+            .collect();
+        for w in workers {
+            let sink = w
+                .join()
+                .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+            std::hint::black_box(sink);
+        }
+        Ok(())
+    })?;
+    let single_s = start.elapsed().as_secs_f64();
+    // Batched: `jobs` groups, one per thread.
+    let size = cfgs.len().div_ceil(jobs);
+    let start = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let workers: Vec<_> = cfgs
+            .chunks(size)
+            .map(|chunk| {
+                let dev = dev.clone();
+                s.spawn(move || -> anyhow::Result<f64> {
+                    let mut trainers = chunk
+                        .iter()
+                        .map(|c| Trainer::<B>::new(c, dev.clone()))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    let mut members: Vec<&mut Trainer<B>> = trainers.iter_mut().collect();
+                    let mut group = crate::train::batched::Group::new(&members)?;
+                    let mut sink = 0.0;
+                    for _ in 0..steps {
+                        sink += group.step(&mut members)[0].loss_d;
+                    }
+                    group.store(&mut members);
+                    Ok(sink)
+                })
+            })
+            .collect();
+        for w in workers {
+            let sink = w
+                .join()
+                .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+            std::hint::black_box(sink);
+        }
+        Ok(())
+    })?;
+    Ok(BatchedTiming {
+        single_s,
+        batched_s: start.elapsed().as_secs_f64(),
+    })
+}

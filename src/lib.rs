@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod backend;
+pub mod batch;
 pub mod bench;
 pub mod data;
 pub mod error;

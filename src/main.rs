@@ -180,6 +180,14 @@ enum Command {
         /// tools/pytorch_dcgan.py does in PyTorch).
         #[arg(long, value_name = "LOSS", value_parser = ["non_saturating", "wgan_gp"])]
         dcgan: Option<String>,
+        /// Time TRIALS seeds of the MLP shape (--width, 32 unless given; --batch, 64 unless
+        /// given; --steps each) one at a time on --jobs threads, then batched as --jobs groups
+        /// (`[study] batch_trials`).
+        #[arg(long, value_name = "TRIALS")]
+        trials: Option<usize>,
+        /// Threads (and groups) for --trials.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
 }
 
@@ -292,6 +300,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .map(|(k, v)| format!("{k} = {v}"))
                     .collect();
                 println!("  {}  {}", t.name, values.join(", "));
+            }
+            if study.batch_trials {
+                let all: Vec<usize> = (0..study.trials.len()).collect();
+                let groups = ganlab::batch::groups(&study, &all, 1);
+                let batched = groups.iter().filter(|g| g.len() > 1).count();
+                println!(
+                    "batch_trials: {} group(s) of trials trained as one model, {} trial(s) alone",
+                    batched,
+                    groups.len() - batched
+                );
+                for (name, why) in ganlab::batch::unbatched(&study) {
+                    println!("  {name} runs alone: {why}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -534,6 +555,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             report,
             checkpoint,
             dcgan,
+            trials,
+            jobs,
         } => {
             let which = match backend.as_str() {
                 "ndarray" => ganlab::bench::BenchBackend::Ndarray,
@@ -563,6 +586,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let batch = if batch == 512 { 64 } else { batch };
                 let sps = ganlab::bench::dcgan_steps_per_second(l, batch, steps, which)?;
                 println!("DCGAN 28x28 {loss} batch {batch} f32 {backend}: {sps:.2} steps/s");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(n) = trials {
+                let width = width.unwrap_or(32);
+                // --batch defaults to the MLP shapes' 512; the batched reference is 64.
+                let batch = if batch == 512 { 64 } else { batch };
+                let precision = if f64 { Precision::F64 } else { Precision::F32 };
+                let shape = ganlab::bench::Shape {
+                    width,
+                    batch,
+                    steps,
+                    precision,
+                };
+                let t = ganlab::bench::batched_timing(shape, n, jobs, which)?;
+                println!(
+                    "{n} trials x {steps} steps, MLP 2x{width} batch {batch} {precision:?} \
+                     {backend}, {jobs} thread(s): one at a time {:.2} s ({:.2} trials/s), \
+                     batched {:.2} s ({:.2} trials/s): {:.2}x",
+                    t.single_s,
+                    n as f64 / t.single_s,
+                    t.batched_s,
+                    n as f64 / t.batched_s,
+                    t.single_s / t.batched_s
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(trials) = report {

@@ -341,10 +341,13 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
-    // Each trial runs on a plain thread that takes the next trial when it is done, so at
-    // most `jobs` trials are open at any moment. (On a rayon pool, a worker waiting for the
-    // step threads steals and opens further trials.)
-    let workers = opts.jobs.clamp(1, max_jobs()).min(todo.len());
+    // Each group of trials (one trial, or trials batched as one model) runs on a plain thread
+    // that takes the next group when it is done, so at most `jobs` groups are open at any
+    // moment. (On a rayon pool, a worker waiting for the step threads steals and opens
+    // further trials.)
+    let jobs = opts.jobs.clamp(1, max_jobs());
+    let work = crate::batch::groups(study, &todo, jobs);
+    let workers = jobs.min(work.len());
     let next = AtomicUsize::new(0);
     let last_rebuild = Mutex::new(std::time::Instant::now());
     let outcomes = Mutex::new(Vec::with_capacity(todo.len()));
@@ -354,33 +357,60 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
                 if crate::interrupt::requested() {
                     break;
                 }
-                let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                let Some(group) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     break;
                 };
-                let t = &study.trials[i];
-                let dir = TrialDir::new(&opts.out, &t.name);
-                let restart = opts.restart && changed.contains_key(&t.name);
-                // One process per trial, whichever run or array task it belongs to.
-                let status = match TrialLock::acquire(&dir.path) {
-                    // Another process may have finished it between the check above and
-                    // this lock: its results stay.
-                    Ok(Ok(_held))
-                        if !restart
-                            && dir.read_status().is_some_and(|s| s.status.is_finished()) =>
-                    {
-                        Err(Busy::FinishedMeanwhile)
+                // One process per trial, whichever run or array task it belongs to: the
+                // trials of a group that another process holds, or finished between the
+                // check above and this lock, are left as they are.
+                let mut held = Vec::new();
+                let mut runnable = Vec::new();
+                let mut ended: Vec<(usize, Result<TrialStatus, Busy>)> = Vec::new();
+                for &i in group {
+                    let t = &study.trials[i];
+                    let dir = TrialDir::new(&opts.out, &t.name);
+                    let restart = opts.restart && changed.contains_key(&t.name);
+                    match TrialLock::acquire(&dir.path) {
+                        Ok(Ok(lock))
+                            if !restart
+                                && dir.read_status().is_some_and(|s| s.status.is_finished()) =>
+                        {
+                            drop(lock);
+                            ended.push((i, Err(Busy::FinishedMeanwhile)));
+                        }
+                        Ok(Ok(lock)) => {
+                            held.push(lock);
+                            runnable.push((i, dir, restart));
+                        }
+                        Ok(Err(holder)) => ended.push((i, Err(Busy::Held(holder.to_string())))),
+                        Err(e) => {
+                            let mut failed = TrialStatus::running(&t.config);
+                            failed.status = Status::Failed;
+                            failed.error = Some(format!("{e:#}"));
+                            ended.push((i, Ok(failed)));
+                        }
                     }
-                    Ok(Ok(_held)) => Ok(crate::trial::run_in_dir(&dir, &t.config, restart, &|n| {
-                        step_bar.inc(n)
-                    })),
-                    Ok(Err(holder)) => Err(Busy::Held(holder.to_string())),
-                    Err(e) => {
-                        let mut failed = TrialStatus::running(&t.config);
-                        failed.status = Status::Failed;
-                        failed.error = Some(format!("{e:#}"));
-                        Ok(failed)
+                }
+                let progress = |n| step_bar.inc(n);
+                if runnable.len() == 1 && group.len() == 1 {
+                    let (i, dir, restart) = &runnable[0];
+                    let cfg = &study.trials[*i].config;
+                    let status = crate::trial::run_in_dir(dir, cfg, *restart, &progress);
+                    ended.push((*i, Ok(status)));
+                } else if !runnable.is_empty() {
+                    let dirs: Vec<TrialDir> = runnable.iter().map(|(_, d, _)| d.clone()).collect();
+                    let cfgs: Vec<&TrialConfig> = runnable
+                        .iter()
+                        .map(|(i, ..)| &study.trials[*i].config)
+                        .collect();
+                    let restarts: Vec<bool> = runnable.iter().map(|(.., r)| *r).collect();
+                    let statuses =
+                        crate::batch::run_group_in_dirs(&dirs, &cfgs, &restarts, &progress);
+                    for ((i, ..), status) in runnable.iter().zip(statuses) {
+                        ended.push((*i, Ok(status)));
                     }
-                };
+                }
+                drop(held);
                 {
                     let mut last = last_rebuild.lock().unwrap_or_else(|e| e.into_inner());
                     if last.elapsed().as_secs_f64() >= REBUILD_EVERY_S {
@@ -390,13 +420,15 @@ pub fn run(study: &Study, opts: &RunOptions, _lock: &StudyLock) -> anyhow::Resul
                         *last = std::time::Instant::now();
                     }
                 }
-                trial_bar.inc(1);
-                let state = status.as_ref().map_or("left alone", |s| s.status.as_str());
-                trial_bar.set_message(format!("{} {state}", t.name));
-                outcomes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((i, status));
+                for (i, status) in ended {
+                    trial_bar.inc(1);
+                    let state = status.as_ref().map_or("left alone", |s| s.status.as_str());
+                    trial_bar.set_message(format!("{} {state}", study.trials[i].name));
+                    outcomes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, status));
+                }
             };
             std::thread::Builder::new()
                 .name(format!("ganlab-trial-{w}"))

@@ -427,186 +427,331 @@ pub fn run<B: GanBackend>(
     resume: Option<Checkpoint>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<TrialOutcome> {
-    let start = Instant::now();
-    let cfg = setup.cfg.clone();
-    let judge = judge_of(&cfg)?;
-    let mut trainer = Trainer::<B>::from_setup(setup, device.clone());
-    let columns = metrics_columns(&trainer);
-    let mut rec = match resume {
-        Some(c) => {
-            trainer.state = TrialState::restore(trainer.setup(), &c.trainer, &device)?;
-            progress(trainer.state.step);
-            c.records
-        }
-        None => {
-            sink.metrics_header(&columns)?;
-            let start_point = trainer.flat_parameters();
-            sink.checkpoint(0, &start_point)?;
-            save_spectral(&trainer, 0, sink)?;
-            let data = &trainer.setup().data;
-            if data.dim() == 2 && data.mixture().is_some() {
-                let real = data.sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
-                sink.samples_rows(0, true, &real)?;
-            }
-            if let Some(shape) = data.image_shape() {
-                use crate::report::grid::{grid_png, GRID_IMAGES};
-                let real = data.sample(&mut stream(cfg.seed, Stream::Plot), GRID_IMAGES);
-                sink.real_grid(&grid_png(&real, shape, 8)?)?;
-            }
-            RecordState {
-                initial_point: (cfg.probe.every > 0).then_some(start_point),
-                ..RecordState::default()
-            }
-        }
-    };
-    let wall_before = rec.wall_time_s;
-    let wall = || wall_before + start.elapsed().as_secs_f64();
-    let state_interval = Duration::from_secs_f64(cfg.record.checkpoint_minutes * 60.0);
-    let mut last_state_save = Instant::now();
-    let mut ending = Ending::Done;
-    let mut unreported = 0;
-    for step in trainer.state.step..cfg.steps {
-        if crate::interrupt::requested() {
-            rec.wall_time_s = wall();
-            let c = Checkpoint {
-                trainer: trainer.state.save(trainer.setup()),
-                records: rec.clone(),
-            };
-            sink.save_state(&c)?;
-            ending = Ending::Interrupted { at_step: step };
+    let mut run = TrialRun::<B>::open(setup, device, sink, resume, progress)?;
+    while run.running() {
+        if !run.before_step(sink, crate::interrupt::requested())? {
             break;
         }
-        if step % cfg.record.modes_every == 0 {
-            if let Some(m) = record_coverage(&trainer, step, sink, &mut rec)? {
-                rec.last_modes = Some(m);
+        let stats = run.trainer.step();
+        run.after_step(stats, sink, progress)?;
+    }
+    run.finish(sink, progress)
+}
+
+/// A trial between its start and its end: the trainer, and the records around its steps. The
+/// loop is the caller's ([`run`] for one trial, `batch::run_group` for trials trained as
+/// one model): [`TrialRun::before_step`], the step, [`TrialRun::after_step`], until
+/// [`TrialRun::running`] says the trial ended, then [`TrialRun::finish`].
+pub struct TrialRun<B: GanBackend> {
+    pub trainer: Trainer<B>,
+    cfg: TrialConfig,
+    judge: Option<Arc<Classifier>>,
+    columns: Vec<String>,
+    rec: RecordState,
+    start: Instant,
+    wall_before: f64,
+    state_interval: Duration,
+    last_state_save: Instant,
+    ending: Option<Ending>,
+    unreported: u64,
+    /// The step about to be taken, and what was measured before it.
+    step: u64,
+    before_dist: Option<f64>,
+    probed: Option<ProbeReport>,
+}
+
+impl<B: GanBackend> TrialRun<B> {
+    /// Starts the trial, or resumes it from `resume`: the records of its initial point, or
+    /// the trial state and records of the checkpoint.
+    pub fn open(
+        setup: TrialSetup,
+        device: B::Device,
+        sink: &mut dyn TrialSink,
+        resume: Option<Checkpoint>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<TrialRun<B>> {
+        let start = Instant::now();
+        let cfg = setup.cfg.clone();
+        let judge = judge_of(&cfg)?;
+        let mut trainer = Trainer::<B>::from_setup(setup, device.clone());
+        let columns = metrics_columns(&trainer);
+        let rec = match resume {
+            Some(c) => {
+                trainer.state = TrialState::restore(trainer.setup(), &c.trainer, &device)?;
+                progress(trainer.state.step);
+                c.records
             }
-            record_quality(&trainer, judge.as_deref(), step, sink, &mut rec)?;
-            record_grid(&trainer, step, sink)?;
+            None => {
+                sink.metrics_header(&columns)?;
+                let start_point = trainer.flat_parameters();
+                sink.checkpoint(0, &start_point)?;
+                save_spectral(&trainer, 0, sink)?;
+                let data = &trainer.setup().data;
+                if data.dim() == 2 && data.mixture().is_some() {
+                    let real = data.sample(&mut stream(cfg.seed, Stream::Plot), PLOT_SAMPLES);
+                    sink.samples_rows(0, true, &real)?;
+                }
+                if let Some(shape) = data.image_shape() {
+                    use crate::report::grid::{grid_png, GRID_IMAGES};
+                    let real = data.sample(&mut stream(cfg.seed, Stream::Plot), GRID_IMAGES);
+                    sink.real_grid(&grid_png(&real, shape, 8)?)?;
+                }
+                RecordState {
+                    initial_point: (cfg.probe.every > 0).then_some(start_point),
+                    ..RecordState::default()
+                }
+            }
+        };
+        Ok(TrialRun {
+            step: trainer.state.step,
+            trainer,
+            judge,
+            columns,
+            wall_before: rec.wall_time_s,
+            rec,
+            start,
+            state_interval: Duration::from_secs_f64(cfg.record.checkpoint_minutes * 60.0),
+            last_state_save: Instant::now(),
+            ending: None,
+            unreported: 0,
+            before_dist: None,
+            probed: None,
+            cfg,
+        })
+    }
+
+    fn wall(&self) -> f64 {
+        self.wall_before + self.start.elapsed().as_secs_f64()
+    }
+
+    /// The step the trial takes next.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Whether the trial has steps left to take.
+    pub fn running(&self) -> bool {
+        self.ending.is_none() && self.step < self.cfg.steps
+    }
+
+    /// Whether [`TrialRun::before_step`] reads the trial state (measurements of the point,
+    /// probes, a saved state on a stop), given whether a stop was asked for.
+    pub fn needs_state_before(&self, interrupted: bool) -> bool {
+        let step = self.step;
+        interrupted
+            || step % self.cfg.record.modes_every == 0
+            || (self.cfg.probe.every > 0 && step % self.cfg.probe.every == 0)
+            || is_dirac_game(&self.trainer)
+    }
+
+    /// What comes before a step: on a stop asked for, the state is saved and the trial ends
+    /// (`false`); else the scheduled measurements of the point before the step.
+    pub fn before_step(
+        &mut self,
+        sink: &mut dyn TrialSink,
+        interrupted: bool,
+    ) -> anyhow::Result<bool> {
+        let step = self.step;
+        if interrupted {
+            self.rec.wall_time_s = self.wall();
+            let c = Checkpoint {
+                trainer: self.trainer.state.save(self.trainer.setup()),
+                records: self.rec.clone(),
+            };
+            sink.save_state(&c)?;
+            self.ending = Some(Ending::Interrupted { at_step: step });
+            return Ok(false);
+        }
+        let t = &self.trainer;
+        if step % self.cfg.record.modes_every == 0 {
+            if let Some(m) = record_coverage(t, step, sink, &mut self.rec)? {
+                self.rec.last_modes = Some(m);
+            }
+            record_quality(t, self.judge.as_deref(), step, sink, &mut self.rec)?;
+            record_grid(t, step, sink)?;
         }
         // Row values (dist_to_equilibrium, probes) describe the point before this step's
         // updates.
-        let before_dist = is_dirac_game(&trainer).then(|| dist_to_equilibrium(&trainer));
-        let probed = (cfg.probe.every > 0 && step % cfg.probe.every == 0).then(|| probe(&trainer));
-        if let Some(r) = &probed {
+        self.before_dist = is_dirac_game(t).then(|| dist_to_equilibrium(t));
+        self.probed =
+            (self.cfg.probe.every > 0 && step % self.cfg.probe.every == 0).then(|| probe(t));
+        if let Some(r) = &self.probed {
             sink.eigen_rows(step, r)?;
         }
-        let stats = trainer.step();
+        Ok(true)
+    }
+
+    /// Whether [`TrialRun::after_step`] reads the trial state after a step with `stats`
+    /// (checkpoints, the trial's end).
+    pub fn needs_state_after(&self, stats: &StepStats) -> bool {
+        let steps_done = self.step + 1;
+        let every = self.cfg.record.checkpoint_every;
+        let timed = self.cfg.record.checkpoint_minutes > 0.0
+            && self.last_state_save.elapsed() >= self.state_interval;
+        diverged(stats, self.cfg.train.diverge_above)
+            || (every > 0 && steps_done % every == 0)
+            || timed
+            || steps_done == self.cfg.steps
+            || is_dirac_game(&self.trainer)
+    }
+
+    /// What comes after a step: its metrics row, divergence, checkpoints.
+    pub fn after_step(
+        &mut self,
+        stats: StepStats,
+        sink: &mut dyn TrialSink,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<()> {
         crate::fault::point("step");
+        let (step, cfg) = (self.step, &self.cfg);
         let bad = diverged(&stats, cfg.train.diverge_above);
+        let probed = self.probed.take();
         if bad || probed.is_some() || step % cfg.record.every == 0 || step + 1 == cfg.steps {
-            let row = metrics_row(&trainer, step, &stats, before_dist, probed.as_ref(), wall());
+            let row = metrics_row(
+                &self.trainer,
+                step,
+                &stats,
+                self.before_dist,
+                probed.as_ref(),
+                self.wall(),
+            );
             sink.metrics_row(&row)?;
-            rec.last_row = row;
+            self.rec.last_row = row;
         }
-        unreported += 1;
-        if unreported == 16 {
-            progress(unreported);
-            unreported = 0;
+        self.unreported += 1;
+        if self.unreported == 16 {
+            progress(self.unreported);
+            self.unreported = 0;
         }
         if bad {
-            ending = Ending::Diverged { at_step: step };
-            break;
+            self.ending = Some(Ending::Diverged { at_step: step });
+            return Ok(());
         }
         let steps_done = step + 1;
+        self.step = steps_done;
         let every = cfg.record.checkpoint_every;
         let scheduled = every > 0 && steps_done % every == 0;
         if scheduled && steps_done < cfg.steps {
-            sink.checkpoint(steps_done, &trainer.flat_parameters())?;
-            save_spectral(&trainer, steps_done, sink)?;
+            sink.checkpoint(steps_done, &self.trainer.flat_parameters())?;
+            save_spectral(&self.trainer, steps_done, sink)?;
         }
-        let timed =
-            cfg.record.checkpoint_minutes > 0.0 && last_state_save.elapsed() >= state_interval;
+        let timed = cfg.record.checkpoint_minutes > 0.0
+            && self.last_state_save.elapsed() >= self.state_interval;
         if scheduled || timed || steps_done == cfg.steps {
-            rec.wall_time_s = wall();
+            self.rec.wall_time_s = self.wall();
             let c = Checkpoint {
-                trainer: trainer.state.save(trainer.setup()),
-                records: rec.clone(),
+                trainer: self.trainer.state.save(self.trainer.setup()),
+                records: self.rec.clone(),
             };
             sink.save_state(&c)?;
-            last_state_save = Instant::now();
+            self.last_state_save = Instant::now();
         }
+        Ok(())
     }
-    progress(unreported);
-    let steps_done = match ending {
-        Ending::Done => cfg.steps,
-        Ending::Diverged { at_step } | Ending::Interrupted { at_step } => at_step,
-    };
-    let mut final_probe = None;
-    if ending == Ending::Done {
-        let end_point = trainer.flat_parameters();
-        sink.checkpoint(cfg.steps, &end_point)?;
-        save_spectral(&trainer, cfg.steps, sink)?;
-        if cfg.probe.every > 0 {
-            // The point training ended at, and the path to it from the start.
-            let report = probe(&trainer);
-            sink.eigen_rows(cfg.steps, &report)?;
-            final_probe = Some(probe_values(Some(&report)));
-            if let Some(p0) = &rec.initial_point {
-                let field = &field_now(&trainer);
-                sink.path_angle(&path_angle(field, p0, &end_point, &alphas(25)))?;
+
+    /// The end of the trial: the final records of a finished one, and its summary.
+    pub fn finish(
+        self,
+        sink: &mut dyn TrialSink,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<TrialOutcome> {
+        let TrialRun {
+            trainer,
+            cfg,
+            judge,
+            columns,
+            mut rec,
+            unreported,
+            ending,
+            wall_before,
+            start,
+            ..
+        } = self;
+        let ending = ending.unwrap_or(Ending::Done);
+        let wall = || wall_before + start.elapsed().as_secs_f64();
+        let device = trainer.field.device.clone();
+        progress(unreported);
+        let steps_done = match ending {
+            Ending::Done => cfg.steps,
+            Ending::Diverged { at_step } | Ending::Interrupted { at_step } => at_step,
+        };
+        let mut final_probe = None;
+        if ending == Ending::Done {
+            let end_point = trainer.flat_parameters();
+            sink.checkpoint(cfg.steps, &end_point)?;
+            save_spectral(&trainer, cfg.steps, sink)?;
+            if cfg.probe.every > 0 {
+                // The point training ended at, and the path to it from the start.
+                let report = probe(&trainer);
+                sink.eigen_rows(cfg.steps, &report)?;
+                final_probe = Some(probe_values(Some(&report)));
+                if let Some(p0) = &rec.initial_point {
+                    let field = &field_now(&trainer);
+                    sink.path_angle(&path_angle(field, p0, &end_point, &alphas(25)))?;
+                }
+            }
+            if let Some(m) = record_coverage(&trainer, cfg.steps, sink, &mut rec)? {
+                rec.last_modes = Some(m);
+            }
+            record_quality(&trainer, judge.as_deref(), cfg.steps, sink, &mut rec)?;
+            record_grid(&trainer, cfg.steps, sink)?;
+        }
+        if !matches!(ending, Ending::Interrupted { .. }) {
+            sink.grids_done()?;
+        }
+        let mut finals: Vec<(String, f64)> = columns
+            .iter()
+            .zip(&rec.last_row)
+            .filter(|(c, _)| {
+                !matches!(c.as_str(), "step" | "wall_time_s" | "lr_g" | "lr_d") && !c.contains('/')
+            })
+            .map(|(c, v)| (c.clone(), *v))
+            .collect();
+        if let Some(values) = final_probe {
+            // The spectrum's figures of the point training ended at (the last metrics row is
+            // the point before the last update, probed only when a probe step falls there).
+            for (name, v) in PROBE_COLUMNS.iter().zip(values) {
+                if let Some(f) = finals.iter_mut().find(|(c, _)| c == name) {
+                    f.1 = v;
+                }
             }
         }
-        if let Some(m) = record_coverage(&trainer, cfg.steps, sink, &mut rec)? {
-            rec.last_modes = Some(m);
+        if is_dirac_game(&trainer) {
+            // After the last update, not before it.
+            if let Some(f) = finals.iter_mut().find(|(c, _)| c == "dist_to_equilibrium") {
+                f.1 = dist_to_equilibrium(&trainer);
+            }
         }
-        record_quality(&trainer, judge.as_deref(), cfg.steps, sink, &mut rec)?;
-        record_grid(&trainer, cfg.steps, sink)?;
-    }
-    if !matches!(ending, Ending::Interrupted { .. }) {
-        sink.grids_done()?;
-    }
-    let mut finals: Vec<(String, f64)> = columns
-        .iter()
-        .zip(&rec.last_row)
-        .filter(|(c, _)| {
-            !matches!(c.as_str(), "step" | "wall_time_s" | "lr_g" | "lr_d") && !c.contains('/')
+        if let Some(m) = rec.last_modes {
+            finals.push(("modes_covered".into(), m.modes_covered as f64));
+            finals.push(("high_quality".into(), m.high_quality));
+            finals.push(("reverse_kl".into(), m.reverse_kl));
+            finals.push(("sample_motion".into(), m.sample_motion));
+        }
+        if let Some(q) = rec.last_quality {
+            finals.push(("classes_covered".into(), q.classes_covered as f64));
+            finals.push(("confident_share".into(), q.confident_share));
+            finals.push(("class_reverse_kl".into(), q.reverse_kl));
+            finals.push(("frechet_distance".into(), q.frechet_distance));
+        }
+        if let Some(j) = &judge {
+            finals.push(("classifier_accuracy".into(), j.report.test_accuracy));
+            finals.push(("frechet_floor".into(), j.report.frechet_floor));
+        }
+        Ok(TrialOutcome {
+            ending,
+            steps_done,
+            finals,
+            wall_time_s: wall(),
+            device: format!("{device:?}"),
         })
-        .map(|(c, v)| (c.clone(), *v))
-        .collect();
-    if let Some(values) = final_probe {
-        // The spectrum's figures of the point training ended at (the last metrics row is
-        // the point before the last update, probed only when a probe step falls there).
-        for (name, v) in PROBE_COLUMNS.iter().zip(values) {
-            if let Some(f) = finals.iter_mut().find(|(c, _)| c == name) {
-                f.1 = v;
-            }
-        }
     }
-    if is_dirac_game(&trainer) {
-        // After the last update, not before it.
-        if let Some(f) = finals.iter_mut().find(|(c, _)| c == "dist_to_equilibrium") {
-            f.1 = dist_to_equilibrium(&trainer);
-        }
-    }
-    if let Some(m) = rec.last_modes {
-        finals.push(("modes_covered".into(), m.modes_covered as f64));
-        finals.push(("high_quality".into(), m.high_quality));
-        finals.push(("reverse_kl".into(), m.reverse_kl));
-        finals.push(("sample_motion".into(), m.sample_motion));
-    }
-    if let Some(q) = rec.last_quality {
-        finals.push(("classes_covered".into(), q.classes_covered as f64));
-        finals.push(("confident_share".into(), q.confident_share));
-        finals.push(("class_reverse_kl".into(), q.reverse_kl));
-        finals.push(("frechet_distance".into(), q.frechet_distance));
-    }
-    if let Some(j) = &judge {
-        finals.push(("classifier_accuracy".into(), j.report.test_accuracy));
-        finals.push(("frechet_floor".into(), j.report.frechet_floor));
-    }
-    Ok(TrialOutcome {
-        ending,
-        steps_done,
-        finals,
-        wall_time_s: wall(),
-        device: format!("{device:?}"),
-    })
 }
 
 /// Opens a trial folder for a run: resumes from the newest checkpoint that checks (and whose
 /// tables can be cut back to it), else starts the trial afresh. Notes in `status` say which
 /// checkpoints were skipped and why.
-fn open(
+pub(crate) fn open(
     dir: &TrialDir,
     cfg: &TrialConfig,
     restart: bool,
@@ -675,23 +820,42 @@ pub fn run_in_dir(
             let outcome = run_configured(setup, &mut sink, resume, progress)?;
             Ok::<_, anyhow::Error>((outcome, prior_figures))
         }))
-        .map_err(|p| {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            anyhow::anyhow!("internal error: {msg}")
-        })??;
+        .map_err(panic_error)??;
         // The prior model's fit quality, beside the trial's final figures in trials.csv.
         outcome.finals.extend(prior_figures);
-        match outcome.ending {
-            // Its tables stay `.partial` for the run that resumes it.
-            Ending::Interrupted { .. } => drop(sink.sync()?),
-            _ => sink.finish()?,
-        }
+        close_tables(sink, &outcome)?;
         Ok::<_, anyhow::Error>(outcome)
     })();
+    settle(dir, status, result)
+}
+
+/// Closes a trial's tables after its run: final, or (interrupted) left `.partial` for the run
+/// that resumes it.
+pub(crate) fn close_tables(mut sink: CsvSink, outcome: &TrialOutcome) -> anyhow::Result<()> {
+    match outcome.ending {
+        Ending::Interrupted { .. } => drop(sink.sync()?),
+        _ => sink.finish()?,
+    }
+    Ok(())
+}
+
+/// A panic's message, as a trial's error.
+pub(crate) fn panic_error(p: Box<dyn std::any::Any + Send>) -> anyhow::Error {
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    anyhow::anyhow!("internal error: {msg}")
+}
+
+/// A trial's status after its run (its outcome, or the error that failed it), written to its
+/// folder.
+pub(crate) fn settle(
+    dir: &TrialDir,
+    mut status: TrialStatus,
+    result: anyhow::Result<TrialOutcome>,
+) -> TrialStatus {
     match result {
         Ok(o) => {
             status.status = match o.ending {

@@ -790,6 +790,15 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
             vec!["study.description".into(), "string".into()],
         ),
         (
+            "a batch switch that is not a boolean",
+            "[study]\nname = \"s\"\nbatch_trials = \"yes\"\n".into(),
+            vec![
+                "study.batch_trials".into(),
+                ":3".into(),
+                "must be true or false".into(),
+            ],
+        ),
+        (
             "a base that is not a table",
             "base = 3\n".into(),
             vec!["key `base`".into(), "must be a table".into()],

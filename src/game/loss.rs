@@ -23,12 +23,19 @@ pub fn softplus<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     activation::log_sigmoid(t.neg()).neg()
 }
 
-/// The expectation over rows: the mean over the row dimension (the second last), summed over
-/// any leading dimension. For one player (rank 2) it is the plain mean; for stacked parameter
-/// copies (rank 3) it is the sum of the copies' losses, whose gradient for each copy is that
-/// copy's own gradient.
+/// The expectation over rows: the mean over the row dimension (the second last), one value per
+/// copy of the leading dimensions (summed over the columns). For one player (rank 2) it is
+/// the plain mean, `[1]`; for stacked parameter copies (rank 3, `[copies, n, k]`) it is each
+/// copy's own loss, `[copies]`. A backward pass from such a vector seeds every copy with 1, so
+/// each copy's gradient is that of its own loss (batched trials read the copies' losses;
+/// probes only their gradients).
 pub fn row_mean<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
-    t.mean_dim(D - 2).sum()
+    if D == 2 {
+        return t.mean_dim(0).sum();
+    }
+    let dims = t.dims();
+    let copies: usize = dims[..D - 2].iter().product();
+    t.mean_dim(D - 2).sum_dim(D - 1).reshape([copies])
 }
 
 /// D(x) of output rows: the score, or EBGAN's energy (column 0 of `[energy, code]`).
@@ -39,7 +46,7 @@ pub fn score<B: Backend, const D: usize>(loss: Loss, out: Tensor<B, D>) -> Tenso
     }
 }
 
-/// EBGAN's pull-away term of code rows `[.., n, c]` (summed over leading copies, as
+/// EBGAN's pull-away term of code rows `[.., n, c]` (one value per leading copy, as
 /// [`row_mean`]). Norms get 1e-12 under the root so that a zero code has a gradient.
 pub fn pull_away<B: Backend, const D: usize>(codes: Tensor<B, D>) -> Tensor<B, 1> {
     let dims = codes.dims();
@@ -49,8 +56,13 @@ pub fn pull_away<B: Backend, const D: usize>(codes: Tensor<B, D>) -> Tensor<B, 1
     let norms = s.clone().square().sum_dim(2).add_scalar(1e-12).sqrt();
     let unit = s / norms;
     let cos = unit.clone().matmul(unit.swap_dims(1, 2));
-    let off_diagonal = cos.square().sum() - (copies * n) as f64;
-    off_diagonal.div_scalar((n * (n.max(2) - 1)) as f64)
+    let pairs = (n * (n.max(2) - 1)) as f64;
+    if D == 2 {
+        let off_diagonal = cos.square().sum() - n as f64;
+        return off_diagonal.div_scalar(pairs);
+    }
+    let per_copy: Tensor<B, 1> = cos.square().sum_dim(2).sum_dim(1).reshape([copies]);
+    per_copy.sub_scalar(n as f64).div_scalar(pairs)
 }
 
 /// The discriminator's loss (without regularisers) from its outputs on real and fake rows.
@@ -144,7 +156,7 @@ mod tests {
             ..ebgan()
         };
         assert!((host(generator_loss(&no_pt, fake))[0] - 1.0).abs() < 1e-12);
-        // Two stacked copies of the codes give twice one copy's term (losses sum over copies).
+        // Two stacked copies of the same codes.
         let two: Tensor<B, 3> = Tensor::from_data(
             burn::tensor::TensorData::new(
                 vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0],
@@ -152,6 +164,12 @@ mod tests {
             ),
             &CPU,
         );
-        assert!((host(pull_away(two))[0] - 2.0 / 3.0).abs() < 1e-10);
+        // Stacked copies: each copy's own term.
+        let per_copy = host(pull_away(two));
+        assert_eq!(per_copy.len(), 2);
+        assert!(
+            per_copy.iter().all(|v| (v - 1.0 / 3.0).abs() < 1e-10),
+            "{per_copy:?}"
+        );
     }
 }

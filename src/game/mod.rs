@@ -1,7 +1,8 @@
 //! The game: two players, an objective and its regularisers. Everything here takes the
 //! parameters as tensors of the caller's backend, so training and probes share the code.
-//! Tensors are rank 2 (rows x features) in training; probes stack parameter copies in rank 3
-//! (see `Net::forward`), where the means below become sums of the copies' means.
+//! Tensors are rank 2 (rows x features) for one trial; probes and batched trials stack
+//! parameter copies in rank 3 (see `Net::forward`), where every loss below is one value per
+//! copy (see `loss::row_mean`).
 
 pub mod field;
 pub mod loss;
@@ -33,6 +34,26 @@ pub struct Game {
     /// Columns of a latent row that the generator reads; under instance noise a latent row
     /// carries after them the noise its fake sample is judged with (see [`Game::fake`]).
     pub z_dim: usize,
+    /// Batched trials whose penalty weights differ: each copy's weights, which then replace
+    /// `objective.gp_weight` and `objective.reg_weight` (see `train::batched`).
+    pub copy_weights: Option<CopyWeights>,
+}
+
+/// The penalty weights of stacked copies, one per copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyWeights {
+    pub gp: Vec<f64>,
+    pub reg: Vec<f64>,
+}
+
+/// `penalty` (one value per copy, computed with weight 1) times each copy's weight.
+fn weighed<B: Backend>(penalty: Tensor<B, 1>, weights: &[f64]) -> Tensor<B, 1> {
+    let w = Tensor::<B, 1>::from_data(
+        burn::tensor::TensorData::new(weights.to_vec(), [weights.len()])
+            .convert_dtype(penalty.dtype()),
+        (&penalty.device(), penalty.dtype()),
+    );
+    penalty * w
 }
 
 /// The discriminator's loss at one point, with the means it is made of.
@@ -82,6 +103,7 @@ impl Game {
             })
             .collect();
         Game {
+            copy_weights: None,
             z_dim: cfg.latent.dim,
             generator_lr_scale,
             generator,
@@ -224,43 +246,45 @@ impl Game {
             row_mean(loss::score(o.loss, d_fake.clone())),
         );
         let mut loss = loss::discriminator_loss(o, d_real, d_fake);
+        // Per-copy weights are applied after the penalty (computed with weight 1; the
+        // squared-gradient penalty's gamma/2 with gamma 2).
+        let per_copy = self.copy_weights.as_ref();
         if o.loss == Loss::WganGp && o.gp_weight > 0.0 {
             if let Some(eps) = eps {
+                let gp = penalty::gradient_penalty(
+                    &self.discriminator,
+                    phi,
+                    real.clone(),
+                    fake.clone(),
+                    eps,
+                    per_copy.map_or(o.gp_weight, |_| 1.0),
+                    fake_tracked,
+                );
                 loss = loss
-                    + penalty::gradient_penalty(
-                        &self.discriminator,
-                        phi,
-                        real.clone(),
-                        fake.clone(),
-                        eps,
-                        o.gp_weight,
-                        fake_tracked,
-                    );
+                    + match per_copy {
+                        Some(w) => weighed(gp, &w.gp),
+                        None => gp,
+                    };
             }
         }
         if o.reg_weight > 0.0 {
-            match o.regulariser {
-                Regulariser::None => {}
-                Regulariser::R1 => {
-                    loss = loss
-                        + penalty::squared_gradient_penalty(
-                            &self.discriminator,
-                            phi,
-                            real,
-                            o.reg_weight,
-                            false,
-                        )
-                }
-                Regulariser::R2 => {
-                    loss = loss
-                        + penalty::squared_gradient_penalty(
-                            &self.discriminator,
-                            phi,
-                            fake,
-                            o.reg_weight,
-                            fake_tracked,
-                        )
-                }
+            let judged = match o.regulariser {
+                Regulariser::None => None,
+                Regulariser::R1 => Some((real, false)),
+                Regulariser::R2 => Some((fake, fake_tracked)),
+            };
+            if let Some((x, tracked)) = judged {
+                let gamma = per_copy.map_or(o.reg_weight, |_| 2.0);
+                let r =
+                    penalty::squared_gradient_penalty(&self.discriminator, phi, x, gamma, tracked);
+                loss = loss
+                    + match per_copy {
+                        Some(w) => {
+                            let half: Vec<f64> = w.reg.iter().map(|g| g / 2.0).collect();
+                            weighed(r, &half)
+                        }
+                        None => r,
+                    };
             }
         }
         DiscriminatorLoss {

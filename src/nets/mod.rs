@@ -294,7 +294,17 @@ impl Net {
                 let layers = params.len() / 2;
                 let mut h = x;
                 for (i, wb) in params.chunks(2).enumerate() {
-                    h = h.matmul(wb[0].clone()) + wb[1].clone();
+                    h = h.matmul(wb[0].clone());
+                    h = if D > 2 {
+                        // Stacked copies: the bias rows repeated to h's shape, so that the sum
+                        // takes burn-flex's contiguous path (a rank-3 broadcast goes element by
+                        // element through strided indices). Same numbers both ways: the repeat's
+                        // gradient is the broadcast's, a sum over the rows.
+                        let rows = h.dims()[D - 2];
+                        h + wb[1].clone().repeat_dim(D - 2, rows)
+                    } else {
+                        h + wb[1].clone()
+                    };
                     if i + 1 < layers {
                         h = activate(h, *activation);
                     }

@@ -48,6 +48,9 @@ pub struct Study {
     pub trials: Vec<PlannedTrial>,
     /// The `[slurm]` section: resources of the array tasks of `ganlab slurm`.
     pub slurm: crate::slurm::SlurmSettings,
+    /// `[study] batch_trials`: trials that differ only in seed, learning rates, penalty
+    /// weights or clip value train as one model (see `batch`).
+    pub batch_trials: bool,
 }
 
 /// One point of the sweep grid.
@@ -95,7 +98,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
         }
     }
 
-    let (name, description) = study_meta(root.get("study")).map_err(|(k, m)| err(&k, m))?;
+    let (name, description, batch_trials) =
+        study_meta(root.get("study")).map_err(|(k, m)| err(&k, m))?;
     let slurm = slurm_settings(root.get("slurm")).map_err(|(k, m)| err(&k, m))?;
     let base = match root.get("base") {
         None => Table::new(),
@@ -189,6 +193,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Study, ConfigError> {
         swept_keys,
         trials,
         slurm,
+        batch_trials,
     })
 }
 
@@ -225,7 +230,7 @@ fn slurm_settings(value: Option<&Value>) -> Result<crate::slurm::SlurmSettings, 
     Ok(settings)
 }
 
-fn study_meta(value: Option<&Value>) -> Result<(String, String), (String, String)> {
+fn study_meta(value: Option<&Value>) -> Result<(String, String, bool), (String, String)> {
     let needs = "an experiment file needs a `[study]` table with `name`, the study's folder name \
                  (for example `[study]` then `name = \"week3-wgan\"`)";
     let Some(value) = value else {
@@ -238,10 +243,10 @@ fn study_meta(value: Option<&Value>) -> Result<(String, String), (String, String
         ));
     };
     for k in t.keys() {
-        if k != "name" && k != "description" {
+        if !["name", "description", "batch_trials"].contains(&k.as_str()) {
             return Err((
                 format!("study.{k}"),
-                "unknown key; allowed: `name`, `description`".into(),
+                "unknown key; allowed: `name`, `description`, `batch_trials`".into(),
             ));
         }
     }
@@ -263,7 +268,18 @@ fn study_meta(value: Option<&Value>) -> Result<(String, String), (String, String
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(("study.description".into(), "must be a string".into())),
     };
-    Ok((name, description))
+    let batch_trials =
+        match t.get("batch_trials") {
+            None => false,
+            Some(Value::Boolean(b)) => *b,
+            Some(_) => return Err((
+                "study.batch_trials".into(),
+                "must be true or false (true: trials that differ only in seed, learning rates, \
+                 penalty weights or clip value train as one model)"
+                    .into(),
+            )),
+        };
+    Ok((name, description, batch_trials))
 }
 
 /// Longest study name: a folder name must stay under the file systems' 255 bytes with room

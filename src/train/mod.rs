@@ -6,6 +6,7 @@
 //! is the scheme's. The row recorded for step k holds the losses and gradient norms measured
 //! before the updates of step k (k = 0 is the initial point), gradient norms before clipping.
 
+pub mod batched;
 pub mod drift;
 pub mod flow;
 pub mod optim;
@@ -99,6 +100,13 @@ pub struct Batch<B: Backend> {
     pub eps: Option<Tensor<B, 2>>,
 }
 
+/// A [`Batch`]'s numbers on the host, row-major: real rows, latent rows, interpolation weights.
+pub struct HostBatch {
+    pub real: Vec<f64>,
+    pub z: Vec<f64>,
+    pub eps: Option<Vec<f64>>,
+}
+
 impl<B: Backend> Clone for Batch<B> {
     fn clone(&self) -> Self {
         Batch {
@@ -161,44 +169,73 @@ impl<B: GanBackend> TrainingField<B> {
         }
     }
 
+    /// Columns of a latent row: the latent dimension, and under instance noise the noise of
+    /// its fake sample after it.
+    pub fn latent_cols(&self) -> usize {
+        let dim = self.cfg().latent.dim;
+        if self.setup.game.noisy() {
+            dim + self.setup.data.dim()
+        } else {
+            dim
+        }
+    }
+
     /// A batch of latent rows from the `latent` stream, for step `step`; under instance noise
     /// each row also carries the noise of its fake sample (see `Game::fake`).
     pub fn latent_batch(&self, step: u64, streams: &mut Streams, n: usize) -> Tensor<Inner<B>, 2> {
+        let rows = self.latent_rows(step, streams, n);
+        matrix::<Inner<B>>(rows, n, self.latent_cols(), &self.device)
+    }
+
+    /// [`TrainingField::latent_batch`]'s rows on the host, `n x latent_cols()`.
+    pub fn latent_rows(&self, step: u64, streams: &mut Streams, n: usize) -> Vec<f64> {
         let dim = self.cfg().latent.dim;
         let z = sample_latent(&self.cfg().latent, &mut streams.latent, n);
         let game = &self.setup.game;
         if !game.noisy() {
-            return matrix::<Inner<B>>(z, n, dim, &self.device);
+            return z;
         }
         let x_dim = self.setup.data.dim();
         let noise = gaussian(&mut streams.noise, n * x_dim, game.noise_std(step));
-        let rows: Vec<f64> = z
-            .chunks(dim)
+        z.chunks(dim)
             .zip(noise.chunks(x_dim))
             .flat_map(|(a, b)| a.iter().chain(b).copied())
-            .collect();
-        matrix::<Inner<B>>(rows, n, dim + x_dim, &self.device)
+            .collect()
     }
 
     /// A batch for the discriminator's loss at step `step` (real rows, with their instance
     /// noise added; latent rows; interpolation weights).
     pub fn batch(&self, step: u64, streams: &mut Streams) -> Batch<Inner<B>> {
         let n = self.cfg().train.batch;
+        let h = self.host_batch(step, streams);
+        let eps = h.eps.map(|e| {
+            let rows = e.len();
+            matrix::<Inner<B>>(e, rows, 1, &self.device)
+        });
+        Batch {
+            real: matrix::<Inner<B>>(h.real, n, self.setup.data.dim(), &self.device),
+            z: matrix::<Inner<B>>(h.z, n, self.latent_cols(), &self.device),
+            eps,
+        }
+    }
+
+    /// [`TrainingField::batch`]'s numbers on the host, drawn in the same order.
+    pub fn host_batch(&self, step: u64, streams: &mut Streams) -> HostBatch {
+        let n = self.cfg().train.batch;
         let dim = self.setup.data.dim();
-        let mut x = self.setup.data.sample(&mut streams.data, n);
+        let mut real = self.setup.data.sample(&mut streams.data, n);
         let game = &self.setup.game;
         if game.noisy() {
             let noise = gaussian(&mut streams.noise, n * dim, game.noise_std(step));
-            x.iter_mut().zip(noise).for_each(|(a, e)| *a += e);
+            real.iter_mut().zip(noise).for_each(|(a, e)| *a += e);
         }
-        let real = matrix::<Inner<B>>(x, n, dim, &self.device);
-        let z = self.latent_batch(step, streams, n);
-        let eps = self.setup.game.needs_interpolation().then(|| {
-            let rows = self.setup.game.judged_rows(n);
-            let e: Vec<f64> = (0..rows).map(|_| streams.penalty.random::<f64>()).collect();
-            matrix::<Inner<B>>(e, rows, 1, &self.device)
+        let z = self.latent_rows(step, streams, n);
+        let eps = game.needs_interpolation().then(|| {
+            (0..game.judged_rows(n))
+                .map(|_| streams.penalty.random::<f64>())
+                .collect()
         });
-        Batch { real, z, eps }
+        HostBatch { real, z, eps }
     }
 
     /// grad_phi L_D at (theta, phi) on `batch`, with its measurements read to the host.

@@ -79,7 +79,7 @@ pub fn generator_update<B: GanBackend>(
 /// The threads that compute the two players' gradients of one step. A pool of its own, as
 /// wide as the machine, so that a study running one trial at a time still uses both sides of
 /// the step at once.
-fn step_pool() -> &'static rayon::ThreadPool {
+pub(crate) fn step_pool() -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         let n = std::thread::available_parallelism()
