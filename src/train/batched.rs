@@ -375,76 +375,17 @@ impl<B: GanBackend> Group<B> {
         )
     }
 
-    /// grad_phi L_D of every copy, with each copy's measurements.
-    fn discriminator_gradient(
-        &self,
-        theta: &[Tensor<Inner<B>, 3>],
-        phi: &[Tensor<Inner<B>, 3>],
-        batch: StackedBatch<Inner<B>>,
-    ) -> (Vec<DStats>, Vec<Tensor<Inner<B>, 3>>) {
-        let leaves = lift3::<B>(phi);
-        let part: DiscriminatorPart<B, 3> = self
-            .game
-            .discriminator_part(theta, &leaves, &leaves, batch.real, batch.z, batch.eps);
-        let copies = theta[0].dims()[0];
-        let mut scalars = vec![part.loss, part.d_real, part.d_fake];
-        scalars.extend(part.grads.iter().map(copy_sq_norms));
-        let v = read(scalars);
-        let k = part.grads.len();
-        let stats = (0..copies)
-            .map(|c| DStats {
-                loss_d: v[c],
-                d_real: v[copies + c],
-                d_fake: v[2 * copies + c],
-                grad_sq_d: (0..k).map(|i| v[(3 + i) * copies + c]).collect(),
-            })
-            .collect();
-        (stats, part.grads)
-    }
-
-    /// grad_theta L_G of every copy, with each copy's loss and gradient norms.
-    fn generator_gradient(
-        &self,
-        theta: &[Tensor<Inner<B>, 3>],
-        phi: &[Tensor<Inner<B>, 3>],
-        z: Tensor<Inner<B>, 3>,
-    ) -> (Vec<GStats>, Vec<Tensor<Inner<B>, 3>>) {
-        let leaves = lift3::<B>(theta);
-        let part: GeneratorPart<B, 3> = self.game.generator_part(&leaves, &leaves, phi, z);
-        let copies = theta[0].dims()[0];
-        let mut scalars = vec![part.loss];
-        scalars.extend(part.grads.iter().map(copy_sq_norms));
-        let v = read(scalars);
-        let k = part.grads.len();
-        let stats = (0..copies)
-            .map(|c| GStats {
-                loss_g: v[c],
-                grad_sq_g: (0..k).map(|i| v[(1 + i) * copies + c]).collect(),
-            })
-            .collect();
-        (stats, part.grads)
-    }
-
-    /// `wgan_clip`'s bound on every copy's discriminator.
-    fn constrain_discriminator(&mut self) {
-        if let Some(bounds) = &self.clip {
-            for (p, c) in self.phi.iter_mut().zip(bounds) {
-                *p = p.clone().max_pair(c.clone().neg()).min_pair(c.clone());
-            }
-        }
-    }
-
     fn discriminator_update(&mut self, members: &mut [&mut Trainer<B>]) -> Vec<DStats> {
         let batch = self.batch(members);
-        let (stats, grads) = self.discriminator_gradient(&self.theta, &self.phi, batch);
+        let (stats, grads) = discriminator_gradient::<B>(&self.game, &self.theta, &self.phi, batch);
         self.opt_d.step(&mut self.phi, grads);
-        self.constrain_discriminator();
+        constrain_discriminator(&self.clip, &mut self.phi);
         stats
     }
 
     fn generator_update(&mut self, members: &mut [&mut Trainer<B>]) -> Vec<GStats> {
         let z = self.latent(members);
-        let (stats, grads) = self.generator_gradient(&self.theta, &self.phi, z);
+        let (stats, grads) = generator_gradient::<B>(&self.game, &self.theta, &self.phi, z);
         self.opt_g.step(&mut self.theta, grads);
         stats
     }
@@ -475,15 +416,33 @@ impl<B: GanBackend> Group<B> {
                 }
                 let batch = self.batch(members);
                 let z = batch.z.clone();
-                let (theta, phi) = (&self.theta, &self.phi);
-                let ((d, g_phi), (g, g_theta)) = step_pool().join(
-                    || self.discriminator_gradient(theta, phi, batch),
-                    || self.generator_gradient(theta, phi, z),
-                );
-                self.opt_d.step(&mut self.phi, g_phi);
-                self.constrain_discriminator();
-                self.opt_g.step(&mut self.theta, g_theta);
-                (d, g)
+                // Both gradients at the point before the step; each thread then updates its
+                // own player (disjoint state, so the numbers do not depend on the threads).
+                let (theta0, phi0) = (self.theta.clone(), self.phi.clone());
+                let Group {
+                    game,
+                    theta,
+                    phi,
+                    opt_g,
+                    opt_d,
+                    clip,
+                    ..
+                } = self;
+                let (game, clip) = (&*game, &*clip);
+                let (theta0, phi0) = (&theta0, &phi0);
+                step_pool().join(
+                    move || {
+                        let (d, grads) = discriminator_gradient::<B>(game, theta0, phi0, batch);
+                        opt_d.step(phi, grads);
+                        constrain_discriminator(clip, phi);
+                        d
+                    },
+                    move || {
+                        let (g, grads) = generator_gradient::<B>(game, theta0, phi0, z);
+                        opt_g.step(theta, grads);
+                        g
+                    },
+                )
             }
         };
         for m in members.iter_mut() {
@@ -493,6 +452,64 @@ impl<B: GanBackend> Group<B> {
             .zip(g)
             .map(|(d, g)| StepStats::of(d, g))
             .collect()
+    }
+}
+
+/// grad_phi L_D of every copy, with each copy's measurements.
+fn discriminator_gradient<B: GanBackend>(
+    game: &Game,
+    theta: &[Tensor<Inner<B>, 3>],
+    phi: &[Tensor<Inner<B>, 3>],
+    batch: StackedBatch<Inner<B>>,
+) -> (Vec<DStats>, Vec<Tensor<Inner<B>, 3>>) {
+    let leaves = lift3::<B>(phi);
+    let part: DiscriminatorPart<B, 3> =
+        game.discriminator_part(theta, &leaves, &leaves, batch.real, batch.z, batch.eps);
+    let copies = theta[0].dims()[0];
+    let mut scalars = vec![part.loss, part.d_real, part.d_fake];
+    scalars.extend(part.grads.iter().map(copy_sq_norms));
+    let v = read(scalars);
+    let k = part.grads.len();
+    let stats = (0..copies)
+        .map(|c| DStats {
+            loss_d: v[c],
+            d_real: v[copies + c],
+            d_fake: v[2 * copies + c],
+            grad_sq_d: (0..k).map(|i| v[(3 + i) * copies + c]).collect(),
+        })
+        .collect();
+    (stats, part.grads)
+}
+
+/// grad_theta L_G of every copy, with each copy's loss and gradient norms.
+fn generator_gradient<B: GanBackend>(
+    game: &Game,
+    theta: &[Tensor<Inner<B>, 3>],
+    phi: &[Tensor<Inner<B>, 3>],
+    z: Tensor<Inner<B>, 3>,
+) -> (Vec<GStats>, Vec<Tensor<Inner<B>, 3>>) {
+    let leaves = lift3::<B>(theta);
+    let part: GeneratorPart<B, 3> = game.generator_part(&leaves, &leaves, phi, z);
+    let copies = theta[0].dims()[0];
+    let mut scalars = vec![part.loss];
+    scalars.extend(part.grads.iter().map(copy_sq_norms));
+    let v = read(scalars);
+    let k = part.grads.len();
+    let stats = (0..copies)
+        .map(|c| GStats {
+            loss_g: v[c],
+            grad_sq_g: (0..k).map(|i| v[(1 + i) * copies + c]).collect(),
+        })
+        .collect();
+    (stats, part.grads)
+}
+
+/// `wgan_clip`'s bound on every copy's discriminator.
+fn constrain_discriminator<B: Backend>(clip: &Option<Vec<Tensor<B, 3>>>, phi: &mut [Tensor<B, 3>]) {
+    if let Some(bounds) = clip {
+        for (p, c) in phi.iter_mut().zip(bounds) {
+            *p = p.clone().max_pair(c.clone().neg()).min_pair(c.clone());
+        }
     }
 }
 
