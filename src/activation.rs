@@ -47,6 +47,8 @@ plain_activations!(
 );
 #[cfg(feature = "cuda")]
 plain_activations!(burn::backend::Cuda<f32>, burn::backend::Cuda<f64>);
+#[cfg(feature = "wgpu")]
+plain_activations!(burn::backend::Wgpu<f32>);
 
 /// tanh's node in the autodiff graph; its state is the output.
 #[derive(Debug)]

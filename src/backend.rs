@@ -34,6 +34,44 @@ pub const CPU: NdArrayDevice = NdArrayDevice::Cpu;
 
 #[cfg(feature = "cuda")]
 pub use burn::backend::{cuda::CudaDevice, Cuda};
+#[cfg(feature = "wgpu")]
+pub use burn::backend::{wgpu::WgpuDevice, Wgpu};
+
+/// Whether this machine can run `backend = "wgpu"`: wgpu finds a GPU adapter (Vulkan, Metal or
+/// DX12) and runs a first kernel on it. Asked before a study writes anything: burn's wgpu
+/// backend panics when it finds no adapter.
+pub fn check_wgpu() -> anyhow::Result<()> {
+    #[cfg(not(feature = "wgpu"))]
+    anyhow::bail!(
+        "backend \"wgpu\" needs a ganlab built with `--features wgpu`; this one was not \
+         (use backend = \"cpu\", or build with `cargo build --release --features wgpu`)"
+    );
+    #[cfg(feature = "wgpu")]
+    {
+        // burn panics (in this thread) when wgpu finds no adapter: caught, without the
+        // default hook's message.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let first = std::panic::catch_unwind(|| {
+            let t = Tensor::<Wgpu<f32>, 1>::from_floats([1.0, 2.0], &WgpuDevice::default());
+            host(t.mul_scalar(2.0))
+        });
+        std::panic::set_hook(hook);
+        match first {
+            Ok(v) if v == [2.0, 4.0] => Ok(()),
+            Ok(v) => anyhow::bail!("backend \"wgpu\": a first kernel computed {v:?}, not [2, 4]"),
+            Err(p) => {
+                let msg = crate::error::panic_message(p.as_ref());
+                anyhow::bail!(
+                    "backend \"wgpu\": no usable GPU adapter on {} (wgpu: {msg}); a Vulkan, \
+                     Metal or DX12 driver is needed (on Linux: the GPU's Vulkan driver, e.g. \
+                     Debian's mesa-vulkan-drivers for AMD and Intel)",
+                    crate::store::host_name()
+                )
+            }
+        }
+    }
+}
 
 /// Whether this machine can run `backend = "cuda"`: NVIDIA's driver library and CUDA's run-time
 /// compiler (burn compiles its kernels with it) load, the driver starts, and it sees a GPU.

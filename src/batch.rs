@@ -157,6 +157,15 @@ fn run_on_backend(
         }
         #[cfg(not(feature = "cuda"))]
         (BackendKind::Cuda, _) => anyhow::bail!("this ganlab was built without the `cuda` feature"),
+        #[cfg(feature = "wgpu")]
+        (BackendKind::Wgpu, _) => run_group::<burn::backend::Autodiff<crate::backend::Wgpu<f32>>>(
+            crate::backend::WgpuDevice::default(),
+            cfgs,
+            opened,
+            progress,
+        ),
+        #[cfg(not(feature = "wgpu"))]
+        (BackendKind::Wgpu, _) => anyhow::bail!("this ganlab was built without the `wgpu` feature"),
     }
 }
 

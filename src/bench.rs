@@ -58,18 +58,19 @@ fn measure<B: GanBackend>(cfg: &TrialConfig, device: B::Device) -> anyhow::Resul
     Ok(cfg.steps as f64 / secs)
 }
 
-/// The DCGAN benchmark's configuration (issue 12's reference): 28 x 28 grey images (the
+/// The DCGAN benchmark's configuration (issue 12's reference): `size` x `size` grey images
+/// (28 for the reference; 64 for the GPU suite) (the
 /// generated shapes, so no file is needed; the data do not change the cost), z of dim 100,
 /// width 64 (PyTorch's DCGAN example's ngf = ndf = 64), batch norm in G, batch norm in D for
 /// the non-saturating loss and layer norm for WGAN-GP's critic, Adam (lr 2e-4, beta1 0.5).
 /// `tools/pytorch_dcgan.py` is the same model in PyTorch.
-pub fn dcgan_config(loss: crate::spec::Loss, batch: usize, steps: u64) -> TrialConfig {
+pub fn dcgan_config(loss: crate::spec::Loss, size: usize, batch: usize, steps: u64) -> TrialConfig {
     use crate::spec::*;
     let mut cfg = TrialConfig::default();
     cfg.steps = steps;
     cfg.data = DataConfig::Images(ImageData {
         source: ImageSource::Shapes,
-        size: 28,
+        size,
         channels: 1,
         count: 2048,
         ..Default::default()
@@ -102,11 +103,12 @@ pub fn dcgan_config(loss: crate::spec::Loss, batch: usize, steps: u64) -> TrialC
 /// Steps per second of the DCGAN benchmark (f32).
 pub fn dcgan_steps_per_second(
     loss: crate::spec::Loss,
+    size: usize,
     batch: usize,
     steps: u64,
     backend: BenchBackend,
 ) -> anyhow::Result<f64> {
-    measure_on(&dcgan_config(loss, batch, steps), backend)
+    measure_on(&dcgan_config(loss, size, batch, steps), backend)
 }
 
 /// Which backend a benchmark runs on.
@@ -118,6 +120,8 @@ pub enum BenchBackend {
     Ndarray,
     /// NVIDIA GPU (builds with `--features cuda`).
     Cuda,
+    /// Any GPU through wgpu, f32 (builds with `--features wgpu`).
+    Wgpu,
 }
 
 /// Steps per second for a shape.
@@ -141,6 +145,14 @@ fn measure_on(cfg: &TrialConfig, backend: BenchBackend) -> anyhow::Result<f64> {
         }
         #[cfg(not(feature = "cuda"))]
         anyhow::bail!("this ganlab was built without the `cuda` feature");
+    }
+    if backend == BenchBackend::Wgpu {
+        crate::backend::check_wgpu()?;
+        #[cfg(feature = "wgpu")]
+        return measure::<burn::backend::Autodiff<crate::backend::Wgpu<f32>>>(
+            cfg,
+            crate::backend::WgpuDevice::default(),
+        );
     }
     match cfg.precision {
         Precision::F32 if backend == BenchBackend::Ndarray => {
@@ -495,6 +507,15 @@ pub fn batched_timing(
         }
         #[cfg(not(feature = "cuda"))]
         anyhow::bail!("this ganlab was built without the `cuda` feature");
+    }
+    if backend == BenchBackend::Wgpu {
+        crate::backend::check_wgpu()?;
+        #[cfg(feature = "wgpu")]
+        return both_ways::<burn::backend::Autodiff<crate::backend::Wgpu<f32>>>(
+            &cfgs,
+            jobs,
+            crate::backend::WgpuDevice::default(),
+        );
     }
     match shape.precision {
         Precision::F32 if backend == BenchBackend::Ndarray => {

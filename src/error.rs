@@ -63,3 +63,12 @@ impl std::error::Error for ConfigError {}
 
 /// Crate-wide result; errors carry their context as `anyhow` chains.
 pub type Result<T> = anyhow::Result<T>;
+
+/// A panic's message (its payload as text), or "unknown panic".
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}

@@ -156,9 +156,9 @@ enum Command {
         /// Use f64 instead of f32.
         #[arg(long)]
         f64: bool,
-        /// Backend: `cpu` (Flex in f32, NdArray in f64), `ndarray`, or `cuda` (needs a build
-        /// with --features cuda).
-        #[arg(long, default_value = "cpu", value_parser = ["cpu", "ndarray", "cuda"])]
+        /// Backend: `cpu` (Flex in f32, NdArray in f64), `ndarray`, `cuda` (needs a build
+        /// with --features cuda) or `wgpu` (f32; needs a build with --features wgpu).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "ndarray", "cuda", "wgpu"])]
         backend: String,
         /// Time the full game-Jacobian spectrum instead (ring-8, MLP 2 x WIDTH tanh, f64,
         /// probe batch 256); default widths 16, 32 and 64.
@@ -188,6 +188,12 @@ enum Command {
         /// Threads (and groups) for --trials.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// The GPU suite of issue 17 on --backend (cuda or wgpu; runs on the CPU too): the
+        /// ring-8 MLP 2x128 at batch 512 and 4096, the DCGAN 64x64 at batch 64 and 256, and
+        /// 8, 64 and 256 seeds of the MLP 2x32 at batch 64 one at a time and batched
+        /// (`tools/pytorch_gpu_suite.sh` runs the PyTorch peers).
+        #[arg(long)]
+        gpu: bool,
     },
 }
 
@@ -349,13 +355,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 only,
             };
             // Before anything is written: a GPU study on a machine that cannot run it.
-            let on_gpu =
-                |i: usize| study.trials[i].config.backend == ganlab::spec::BackendKind::Cuda;
-            if match &opts.only {
-                Some(only) => only.iter().any(|&i| on_gpu(i)),
-                None => (0..study.trials.len()).any(on_gpu),
-            } {
+            let selected: Vec<usize> = match &opts.only {
+                Some(only) => only.clone(),
+                None => (0..study.trials.len()).collect(),
+            };
+            let uses = |kind| {
+                selected
+                    .iter()
+                    .any(|&i| study.trials[i].config.backend == kind)
+            };
+            if uses(ganlab::spec::BackendKind::Cuda) {
                 ganlab::backend::check_cuda()?;
+            }
+            if uses(ganlab::spec::BackendKind::Wgpu) {
+                ganlab::backend::check_wgpu()?;
             }
             ganlab::interrupt::install()?;
             // Held until the report is written too.
@@ -557,14 +570,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             dcgan,
             trials,
             jobs,
+            gpu,
         } => {
             let which = match backend.as_str() {
                 "ndarray" => ganlab::bench::BenchBackend::Ndarray,
                 "cuda" => ganlab::bench::BenchBackend::Cuda,
+                "wgpu" => ganlab::bench::BenchBackend::Wgpu,
                 _ => ganlab::bench::BenchBackend::Cpu,
             };
             if which == ganlab::bench::BenchBackend::Cuda {
                 ganlab::backend::check_cuda()?;
+            }
+            if which == ganlab::bench::BenchBackend::Wgpu {
+                ganlab::backend::check_wgpu()?;
             }
             if checkpoint {
                 let c = ganlab::bench::checkpoint_timing(20)?;
@@ -584,8 +602,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 };
                 // --batch defaults to the MLP shapes' 512; the DCGAN reference is 64.
                 let batch = if batch == 512 { 64 } else { batch };
-                let sps = ganlab::bench::dcgan_steps_per_second(l, batch, steps, which)?;
+                let sps = ganlab::bench::dcgan_steps_per_second(l, 28, batch, steps, which)?;
                 println!("DCGAN 28x28 {loss} batch {batch} f32 {backend}: {sps:.2} steps/s");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if gpu {
+                gpu_suite(which, &backend)?;
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(n) = trials {
@@ -714,4 +736,42 @@ fn watch_report(
         }
         std::thread::sleep(std::time::Duration::from_secs(every));
     }
+}
+
+/// `ganlab bench --gpu`: issue 17's list of GPU measurements, one line each.
+fn gpu_suite(which: ganlab::bench::BenchBackend, backend: &str) -> anyhow::Result<()> {
+    use ganlab::bench::{batched_timing, dcgan_steps_per_second, steps_per_second, Shape};
+    use ganlab::spec::{Loss, Precision};
+    println!("ganlab bench --gpu on {backend} (f32)");
+    for batch in [512, 4096] {
+        let shape = Shape {
+            width: 128,
+            batch,
+            steps: 200,
+            precision: Precision::F32,
+        };
+        let sps = steps_per_second(shape, which)?;
+        println!("ring-8 MLP 2x128 batch {batch:<5} one trial: {sps:>10.1} steps/s");
+    }
+    for batch in [64, 256] {
+        let sps = dcgan_steps_per_second(Loss::NonSaturating, 64, batch, 20, which)?;
+        println!("DCGAN 64x64 non_saturating batch {batch:<4} one trial: {sps:>8.2} steps/s");
+    }
+    for trials in [8, 64, 256] {
+        let shape = Shape {
+            width: 32,
+            batch: 64,
+            steps: 100,
+            precision: Precision::F32,
+        };
+        let t = batched_timing(shape, trials, 1, which)?;
+        println!(
+            "ring-8 MLP 2x32 batch 64, {trials:>3} seeds x 100 steps: one at a time {:.2} s, \
+             batched {:.2} s ({:.2}x)",
+            t.single_s,
+            t.batched_s,
+            t.single_s / t.batched_s
+        );
+    }
+    Ok(())
 }

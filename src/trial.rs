@@ -194,6 +194,16 @@ pub fn run_configured(
         }
         #[cfg(not(feature = "cuda"))]
         (BackendKind::Cuda, _) => anyhow::bail!("this ganlab was built without the `cuda` feature"),
+        #[cfg(feature = "wgpu")]
+        (BackendKind::Wgpu, _) => run::<burn::backend::Autodiff<crate::backend::Wgpu<f32>>>(
+            setup,
+            crate::backend::WgpuDevice::default(),
+            sink,
+            resume,
+            progress,
+        ),
+        #[cfg(not(feature = "wgpu"))]
+        (BackendKind::Wgpu, _) => anyhow::bail!("this ganlab was built without the `wgpu` feature"),
     }
 }
 
@@ -841,12 +851,10 @@ pub(crate) fn close_tables(mut sink: CsvSink, outcome: &TrialOutcome) -> anyhow:
 
 /// A panic's message, as a trial's error.
 pub(crate) fn panic_error(p: Box<dyn std::any::Any + Send>) -> anyhow::Error {
-    let msg = p
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into());
-    anyhow::anyhow!("internal error: {msg}")
+    anyhow::anyhow!(
+        "internal error: {}",
+        crate::error::panic_message(p.as_ref())
+    )
 }
 
 /// A trial's status after its run (its outcome, or the error that failed it), written to its

@@ -1471,3 +1471,72 @@ data = { kind = "ring", modes = 8, radius = 2.0, std = 0.02 }
         );
     }
 }
+
+/// With the `wgpu` feature: a study with `backend = "wgpu"` runs where wgpu finds an adapter
+/// (a GPU's Vulkan, Metal or DX12 driver; Mesa's lavapipe counts), trains to the same numbers
+/// as the CPU up to f32 rounding across devices, penalties (nested autodiff) included; where
+/// no adapter is found it is refused before anything is written.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_wgpu_study_runs_or_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = |backend: &str| {
+        format!(
+            r#"
+[study]
+name = "wgpu"
+
+[base]
+steps = 5
+backend = "{backend}"
+data = {{ kind = "ring", modes = 8, radius = 2.0, std = 0.02 }}
+generator = {{ kind = "mlp", depth = 2, width = 16 }}
+discriminator = {{ kind = "mlp", depth = 2, width = 16 }}
+train = {{ batch = 32 }}
+record = {{ every = 1 }}
+
+[sweep]
+"objective.loss" = ["non_saturating", "wgan_gp"]
+"#
+        )
+    };
+    let file = write(tmp.path(), "gpu.toml", &study("wgpu"));
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    let msg = text(&o);
+    assert!(!msg.contains("panicked"), "{msg}");
+    if !o.status.success() {
+        assert_eq!(o.status.code(), Some(2), "{msg}");
+        assert!(msg.contains("backend \"wgpu\""), "{msg}");
+        assert!(!out.exists(), "nothing written: {msg}");
+        return;
+    }
+    let cpu_file = write(tmp.path(), "cpu.toml", &study("cpu"));
+    let cpu_out = tmp.path().join("cpu");
+    let o = run_study(&cpu_file, &cpu_out, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    for trial in ["000-non_saturating", "001-wgan_gp"] {
+        let status = std::fs::read_to_string(out.join(trial).join("status.toml")).unwrap();
+        assert!(status.contains("status = \"done\""), "{trial}: {status}");
+        let table = |dir: &Path| {
+            let t = std::fs::read_to_string(dir.join(trial).join("metrics.csv")).unwrap();
+            let mut lines = t.lines();
+            let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+            let rows: Vec<Vec<f64>> = lines
+                .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+                .collect();
+            (header, rows)
+        };
+        let ((header, gpu), (_, cpu)) = (table(&out), table(&cpu_out));
+        for (g, c) in gpu.iter().zip(&cpu) {
+            for ((name, a), b) in header.iter().zip(g).zip(c) {
+                if name != "wall_time_s" {
+                    assert!(
+                        (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                        "{trial} {name}: wgpu {a} vs cpu {b}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -707,3 +707,49 @@ fn the_step_map_is_one_training_step_on_a_linear_game() {
         );
     }
 }
+
+/// With the `wgpu` feature and a wgpu adapter (a GPU, or Mesa's lavapipe): the exact game
+/// Jacobian of a WGAN-GP game (the penalty's third derivatives through nested autodiff)
+/// computed on the GPU in f32 (`probe.device = "trial"`) against the CPU in f64 at the same
+/// point: the same matrix up to f32 rounding.
+#[cfg(feature = "wgpu")]
+#[test]
+fn probe_products_on_a_gpu_match_the_cpu_in_f64() {
+    use ganlab::probe::field::ProbeOn;
+    use ganlab::spec::{BackendKind, ProbeDevice, ProbeProduct};
+    if let Err(e) = ganlab::backend::check_wgpu() {
+        eprintln!("SKIPPED: {e:#}");
+        return;
+    }
+    let mut cfg = TrialConfig::default();
+    if let ganlab::spec::GeneratorConfig::Mlp(m) = &mut cfg.generator {
+        m.width = 8;
+    }
+    if let ganlab::spec::DiscriminatorConfig::Mlp(m) = &mut cfg.discriminator {
+        m.width = 8;
+    }
+    cfg.objective.loss = Loss::WganGp;
+    cfg.backend = BackendKind::Wgpu;
+    cfg.probe.device = ProbeDevice::Trial;
+    let gpu = GameField::from_config(&cfg, 64).unwrap();
+    assert_eq!(gpu.on, ProbeOn::Wgpu);
+    let mut on_cpu = cfg.clone();
+    on_cpu.probe.device = ProbeDevice::Cpu;
+    let cpu = GameField::from_config(&on_cpu, 64).unwrap();
+    assert_eq!(cpu.on, ProbeOn::Cpu);
+    let mut cpu_cfg = on_cpu.clone();
+    cpu_cfg.backend = BackendKind::Cpu;
+    cpu_cfg.precision = ganlab::spec::Precision::F64;
+    let p = ganlab::train::Trainer::<CpuF64>::new(&cpu_cfg, CPU)
+        .unwrap()
+        .flat_parameters();
+    let jg = ganlab::probe::jacobian(&gpu, &p, ProbeProduct::Exact);
+    let jc = ganlab::probe::jacobian(&cpu, &p, ProbeProduct::Exact);
+    let scale = jc.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = jg
+        .iter()
+        .zip(&jc)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    eprintln!("GPU (f32) vs CPU (f64) Jacobian: largest difference {worst:.2e}, largest entry {scale:.2e}");
+    assert!(worst <= 1e-4 * scale, "{worst} of {scale}");
+}

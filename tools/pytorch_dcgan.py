@@ -1,5 +1,6 @@
-# Usage: python3 tools/pytorch_dcgan.py LOSS [BATCH] [STEPS] [THREADS] [DEVICE]
-#   LOSS: non_saturating | wgan_gp; defaults: batch 64, 200 steps, 2 threads, cpu (or cuda)
+# Usage: python3 tools/pytorch_dcgan.py LOSS [BATCH] [STEPS] [THREADS] [DEVICE] [SIZE]
+#   LOSS: non_saturating | wgan_gp; defaults: batch 64, 200 steps, 2 threads, cpu (or cuda),
+#   28 x 28 images (64 for the GPU suite)
 # (needs torch; not part of the build or tests)
 """PyTorch peer of `ganlab bench --dcgan LOSS`: the same DCGAN on 28 x 28 grey images (z of
 dim 100, width 64: G = linear to 128x7x7, BN, ReLU, ConvT 128->64 (no bias), BN, ReLU,
@@ -17,37 +18,51 @@ batch = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
 dev = torch.device(sys.argv[5] if len(sys.argv) > 5 else "cpu")
+size = int(sys.argv[6]) if len(sys.argv) > 6 else 28
+WIDTH = 64
 torch.manual_seed(0)
+
+# The image side halves while it stays even and at least 4: the base side b (7 for 28, 4 for
+# 32 and 64) and the number of stride-2 layers; channels double from WIDTH per layer inward,
+# as ganlab's src/nets/dcgan.rs builds them.
+base, levels = size, 0
+while base % 2 == 0 and base // 2 >= 4:
+    base //= 2
+    levels += 1
+chans = [WIDTH * 2 ** k for k in range(levels)][::-1]  # G: c0 ... WIDTH
 
 class G(nn.Module):
     def __init__(s):
         super().__init__()
-        s.proj = nn.Linear(100, 128 * 7 * 7)
-        s.bn0 = nn.BatchNorm2d(128)
-        s.up1 = nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False)
-        s.bn1 = nn.BatchNorm2d(64)
-        s.out = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+        s.proj = nn.Linear(100, chans[0] * base * base)
+        s.bn0 = nn.BatchNorm2d(chans[0])
+        s.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False) for a, b in zip(chans, chans[1:]))
+        s.bns = nn.ModuleList(nn.BatchNorm2d(b) for b in chans[1:])
+        s.out = nn.ConvTranspose2d(chans[-1], 1, 4, 2, 1)
     def forward(s, z):
-        h = F.relu(s.bn0(s.proj(z).view(-1, 128, 7, 7)))
-        h = F.relu(s.bn1(s.up1(h)))
+        h = F.relu(s.bn0(s.proj(z).view(-1, chans[0], base, base)))
+        for up, bn in zip(s.ups, s.bns):
+            h = F.relu(bn(up(h)))
         return torch.tanh(s.out(h)).view(z.shape[0], -1)
 
 class D(nn.Module):
     def __init__(s, layer_norm):
         super().__init__()
-        s.down0 = nn.Conv2d(1, 64, 4, 2, 1)
-        s.down1 = nn.Conv2d(64, 128, 4, 2, 1, bias=False)
-        s.norm = nn.GroupNorm(1, 128) if layer_norm else nn.BatchNorm2d(128)
-        s.out = nn.Linear(128 * 7 * 7, 1)
+        dch = chans[::-1]  # WIDTH ... c0
+        s.down0 = nn.Conv2d(1, dch[0], 4, 2, 1)
+        s.downs = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1, bias=False) for a, b in zip(dch, dch[1:]))
+        s.norms = nn.ModuleList((nn.GroupNorm(1, b) if layer_norm else nn.BatchNorm2d(b)) for b in dch[1:])
+        s.out = nn.Linear(dch[-1] * base * base, 1)
     def forward(s, x):
-        h = F.leaky_relu(s.down0(x.view(-1, 1, 28, 28)), 0.2)
-        h = F.leaky_relu(s.norm(s.down1(h)), 0.2)
+        h = F.leaky_relu(s.down0(x.view(-1, 1, size, size)), 0.2)
+        for down, norm in zip(s.downs, s.norms):
+            h = F.leaky_relu(norm(down(h)), 0.2)
         return s.out(h.flatten(1))
 
 g, d = G().to(dev), D(loss == "wgan_gp").to(dev)
 opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
 opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-data = torch.rand(2048, 784, device=dev) * 2 - 1
+data = torch.rand(2048, size * size, device=dev) * 2 - 1
 
 def step():
     real = data[torch.randint(0, 2048, (batch,), device=dev)]
@@ -81,4 +96,4 @@ for _ in range(steps):
     step()
 if dev.type == "cuda":
     torch.cuda.synchronize()
-print(f"pytorch DCGAN 28x28 {loss} batch {batch} f32 {dev.type}: {steps / (time.time() - t):.2f} steps/s")
+print(f"pytorch DCGAN {size}x{size} {loss} batch {batch} f32 {dev.type}: {steps / (time.time() - t):.2f} steps/s")

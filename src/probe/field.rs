@@ -20,6 +20,7 @@ use burn::tensor::{backend::Backend, DType, Tensor, TensorCreationOptions, Tenso
 use crate::backend::{host, matrix_in, GanBackend};
 use crate::game::Game;
 use crate::nets::ParamSpec;
+use crate::spec::{BackendKind, ProbeDevice};
 
 /// Relative step of the finite-difference product: the cube root of f64's epsilon, which
 /// balances the truncation error (h^2) of central differences against rounding (eps / h).
@@ -48,6 +49,17 @@ pub struct GameField {
     /// with at the probed step ([`GameField::with_spectral`]); v and J include the
     /// derivative through sigma, as the training step does.
     pub spectral: Option<crate::game::spectral::SpectralVectors>,
+    /// Where the products run (see `probe::on_probe_backend`).
+    pub on: ProbeOn,
+}
+
+/// The backend a probe's products run on: the CPU in f64 (`probe.device = "cpu"`, or a CPU
+/// trial), or a GPU trial's own backend in f32 (`probe.device = "trial"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOn {
+    Cpu,
+    Cuda,
+    Wgpu,
 }
 
 /// The probe batch's clean rows and its unit instance noise (row-major, `n x dim(x)` each).
@@ -103,6 +115,11 @@ impl GameField {
             z_dim: cfg.latent.dim,
             noise,
             spectral: None,
+            on: match (cfg.probe.device, cfg.backend) {
+                (ProbeDevice::Trial, BackendKind::Cuda) => ProbeOn::Cuda,
+                (ProbeDevice::Trial, BackendKind::Wgpu) => ProbeOn::Wgpu,
+                _ => ProbeOn::Cpu,
+            },
         };
         field.at_noise_std(std)
     }
@@ -177,8 +194,17 @@ impl GameField {
         (BLOCK_SCALARS / (2 * self.batch() * widest).max(1)).clamp(1, MAX_BLOCK)
     }
 
+    /// The float type of the probe's tensors: f64 on the CPU, f32 on a GPU.
+    pub fn dtype(&self) -> DType {
+        match self.on {
+            ProbeOn::Cpu => DType::F64,
+            ProbeOn::Cuda | ProbeOn::Wgpu => DType::F32,
+        }
+    }
+
     /// Host rows `rows x cols`, repeated for `copies` copies: `[copies, rows, cols]`.
     fn repeated<B: Backend>(
+        &self,
         values: &[f64],
         copies: usize,
         rows: usize,
@@ -187,15 +213,15 @@ impl GameField {
     ) -> Tensor<B, 3> {
         let data = TensorData::new(values.repeat(copies), [copies, rows, cols]);
         Tensor::from_data(
-            data.convert_dtype(DType::F64),
-            TensorCreationOptions::new(dev.clone()).with_dtype(DType::F64),
+            data.convert_dtype(self.dtype()),
+            TensorCreationOptions::new(dev.clone()).with_dtype(self.dtype()),
         )
     }
 
     /// Host rows `copies x len` as a `[copies, len]` tensor.
-    fn rows<B: Backend>(values: Vec<f64>, len: usize, dev: &B::Device) -> Tensor<B, 2> {
+    fn rows<B: Backend>(&self, values: Vec<f64>, len: usize, dev: &B::Device) -> Tensor<B, 2> {
         let copies = if len == 0 { 0 } else { values.len() / len };
-        matrix_in::<B>(values, copies, len, dev, DType::F64)
+        matrix_in::<B>(values, copies, len, dev, self.dtype())
     }
 
     /// A player's flat parameters `[copies, len]` cut into its tensors `[copies, rows, cols]`.
@@ -229,7 +255,7 @@ impl GameField {
         type Up<B> = Autodiff<B>;
         let n = self.batch();
         let [copies, _] = theta.dims();
-        let z = || Self::repeated::<B>(&self.z, copies, n, self.z_dim, dev);
+        let z = || self.repeated::<B>(&self.z, copies, n, self.z_dim, dev);
         // Each player's leaf is its flat [copies, len] tensor, so its part of v comes out flat.
         let leaf = |t: &Tensor<B, 2>| Tensor::<Up<B>, 2>::from_inner(t.clone()).require_grad();
 
@@ -251,11 +277,11 @@ impl GameField {
         let v_phi = parts.discriminator.then(|| {
             let phi_up = leaf(&phi);
             let tensors = self.discriminator_view(Self::split(&phi_up, &self.phi));
-            let real = Self::repeated::<B>(&self.real, copies, n, self.x_dim, dev);
+            let real = self.repeated::<B>(&self.real, copies, n, self.x_dim, dev);
             let eps = self
                 .eps
                 .as_ref()
-                .map(|e| Self::repeated::<B>(e, copies, e.len(), 1, dev));
+                .map(|e| self.repeated::<B>(e, copies, e.len(), 1, dev));
             let part = self.game.discriminator_part(
                 &Self::split(&theta, &self.theta),
                 std::slice::from_ref(&phi_up),
@@ -281,8 +307,8 @@ impl GameField {
         }
         let (theta, phi) = split_rows(points, g, d);
         let parts = self.field_parts(
-            Self::rows::<B>(theta, g, dev),
-            Self::rows::<B>(phi, d, dev),
+            self.rows::<B>(theta, g, dev),
+            self.rows::<B>(phi, d, dev),
             Parts::BOTH,
             dev,
         );
@@ -321,8 +347,8 @@ impl GameField {
             return Vec::new();
         }
         let (theta, phi) = split_rows(&p.repeat(copies), g, d);
-        let theta = Self::rows::<B>(theta, g, dev).require_grad();
-        let phi = Self::rows::<B>(phi, d, dev).require_grad();
+        let theta = self.rows::<B>(theta, g, dev).require_grad();
+        let phi = self.rows::<B>(phi, d, dev).require_grad();
         let parts = Parts {
             generator: w_theta.is_some(),
             discriminator: w_phi.is_some(),
@@ -330,7 +356,7 @@ impl GameField {
         let (v_theta, v_phi) = self.field_parts(theta.clone(), phi.clone(), parts, dev);
         let dot = |v: Option<Tensor<B, 2>>, w: Option<&[f64]>, len: usize| {
             v.zip(w)
-                .map(|(v, w)| (v * Self::rows::<B>(w.to_vec(), len, dev)).sum())
+                .map(|(v, w)| (v * self.rows::<B>(w.to_vec(), len, dev)).sum())
         };
         let dot = match (dot(v_theta, w_theta, g), dot(v_phi, w_phi, d)) {
             (Some(a), Some(b)) => a + b,

@@ -19,20 +19,40 @@ use spectrum::{
 };
 
 /// Evaluates `$body` with `$B` the backend a probe of `$field` computes on and `$dev` its
-/// device. Probes compute in f64 always. Games with convolutions run on Flex, with every
+/// device. With `probe.device = "trial"` a GPU trial's probe computes its products on its GPU
+/// in f32 (`GameField::on`); every other probe computes in f64 on the CPU. Games with
+/// convolutions run on Flex, with every
 /// tensor the probe makes in f64 (Flex's default is f32): NdArray took 11.3 s for one exact
 /// product of a DCGAN game of 386,786 parameters where Flex took 0.6 s (in f32). Other games
 /// stay on NdArray, which the recorded golden tables were computed with.
 macro_rules! on_probe_backend {
     ($field:expr, |$B:ident, $dev:ident| $body:expr) => {{
-        if $field.game.convolutional() {
-            type $B = burn::backend::Autodiff<burn::backend::Flex>;
-            let $dev = &crate::backend::CPU_F32;
-            $body
-        } else {
-            type $B = crate::backend::CpuF64;
-            let $dev = &crate::backend::CPU;
-            $body
+        match $field.on {
+            #[cfg(feature = "cuda")]
+            crate::probe::field::ProbeOn::Cuda => {
+                type $B = burn::backend::Autodiff<crate::backend::Cuda<f32>>;
+                let device = crate::backend::CudaDevice::default();
+                let $dev = &device;
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            crate::probe::field::ProbeOn::Wgpu => {
+                type $B = burn::backend::Autodiff<crate::backend::Wgpu<f32>>;
+                let device = crate::backend::WgpuDevice::default();
+                let $dev = &device;
+                $body
+            }
+            // The CPU (a build without a GPU feature never gets a GPU trial past validation).
+            _ if $field.game.convolutional() => {
+                type $B = burn::backend::Autodiff<burn::backend::Flex>;
+                let $dev = &crate::backend::CPU_F32;
+                $body
+            }
+            _ => {
+                type $B = crate::backend::CpuF64;
+                let $dev = &crate::backend::CPU;
+                $body
+            }
         }
     }};
 }

@@ -259,6 +259,10 @@ pub const CATALOGUE: &[Section] = &[
                 "NdArray in f32 and f64, to cross-check the default",
             ),
             ("cuda", "NVIDIA GPU; needs a build with --features cuda"),
+            (
+                "wgpu",
+                "any GPU through Vulkan, Metal or DX12 (f32); needs a build with --features wgpu",
+            ),
         ],
     },
 ];
@@ -274,6 +278,9 @@ mod tests {
         for s in CATALOGUE {
             for (name, _) in s.entries {
                 if s.key == "backend" && *name == "cuda" && !cfg!(feature = "cuda") {
+                    continue;
+                }
+                if s.key == "backend" && *name == "wgpu" && !cfg!(feature = "wgpu") {
                     continue;
                 }
                 let extra = match (s.key, *name) {

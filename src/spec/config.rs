@@ -25,6 +25,8 @@ pub enum BackendKind {
     Ndarray,
     /// NVIDIA GPUs.
     Cuda,
+    /// Any GPU wgpu drives (Vulkan, Metal, DX12): AMD, Intel, Apple, NVIDIA.
+    Wgpu,
 }
 
 /// One trial, fully resolved.
@@ -828,6 +830,20 @@ pub struct ProbeConfig {
     /// Implicit restarts Arnoldi may make before it gives up (unconverged values are still
     /// recorded, with their residuals).
     pub max_restarts: usize,
+    /// Where the products with J run: `cpu` (f64 on the CPU, whatever the trial's backend) or
+    /// `trial` (the trial's backend: f32 on a GPU). Eigen-decompositions run on the CPU.
+    pub device: ProbeDevice,
+}
+
+/// Where a probe's products with the game Jacobian run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeDevice {
+    /// f64 on the CPU.
+    #[default]
+    Cpu,
+    /// The trial's own backend and precision (f32 on `cuda` and `wgpu`).
+    Trial,
 }
 impl Default for ProbeConfig {
     fn default() -> Self {
@@ -841,6 +857,7 @@ impl Default for ProbeConfig {
             tol: 1e-8,
             max_krylov: 400,
             max_restarts: 50,
+            device: ProbeDevice::Cpu,
         }
     }
 }

@@ -72,6 +72,16 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
             "`cuda` needs ganlab built with `--features cuda`; allowed here: `cpu`",
         )?;
     }
+    if c.backend == BackendKind::Wgpu && !cfg!(feature = "wgpu") {
+        fail(
+            "backend",
+            "`wgpu` needs ganlab built with `--features wgpu`; allowed here: `cpu`",
+        )?;
+    }
+    if c.backend == BackendKind::Wgpu && c.precision == Precision::F64 {
+        // WGSL, wgpu's shading language, has no f64.
+        fail("precision", "the wgpu backend computes in f32 only (WGSL has no f64); use `f32` with `wgpu`, or `f64` on `cpu`")?;
+    }
     if c.backend == BackendKind::Cuda && c.precision == Precision::F64 {
         // Seen on an H100: burn 0.21.0's CUDA matmul rejects f64 operands.
         fail("precision", "burn 0.21.0's CUDA backend has no f64 matrix product; use `f32` with `cuda`, or `f64` on `cpu`")?;
@@ -189,6 +199,16 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     non_negative("record.checkpoint_minutes", r.checkpoint_minutes)?;
     count("probe.batch", c.probe.batch, 1, 1 << 20)?;
     count("probe.max_dense", c.probe.max_dense, 1, 100_000_000)?;
+    if c.probe.device == crate::spec::ProbeDevice::Trial
+        && c.probe.product == crate::spec::ProbeProduct::FiniteDifference
+        && matches!(c.backend, BackendKind::Cuda | BackendKind::Wgpu)
+    {
+        fail(
+            "probe.device",
+            "finite-difference products need f64, and a GPU probes in f32: use \
+             probe.device = \"cpu\" with probe.product = \"finite_difference\"",
+        )?;
+    }
     count("probe.top_k", c.probe.top_k, 1, 1000)?;
     positive("probe.tol", c.probe.tol)?;
     count("probe.max_krylov", c.probe.max_krylov, 2, 100_000)?;

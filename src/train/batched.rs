@@ -416,33 +416,19 @@ impl<B: GanBackend> Group<B> {
                 }
                 let batch = self.batch(members);
                 let z = batch.z.clone();
-                // Both gradients at the point before the step; each thread then updates its
-                // own player (disjoint state, so the numbers do not depend on the threads).
-                let (theta0, phi0) = (self.theta.clone(), self.phi.clone());
-                let Group {
-                    game,
-                    theta,
-                    phi,
-                    opt_g,
-                    opt_d,
-                    clip,
-                    ..
-                } = self;
-                let (game, clip) = (&*game, &*clip);
-                let (theta0, phi0) = (&theta0, &phi0);
-                step_pool().join(
-                    move || {
-                        let (d, grads) = discriminator_gradient::<B>(game, theta0, phi0, batch);
-                        opt_d.step(phi, grads);
-                        constrain_discriminator(clip, phi);
-                        d
-                    },
-                    move || {
-                        let (g, grads) = generator_gradient::<B>(game, theta0, phi0, z);
-                        opt_g.step(theta, grads);
-                        g
-                    },
-                )
+                // Both gradients at the point before the step, on two threads; the updates
+                // after, on this one. (Updating each player on its own thread gained nothing
+                // on the CPU, and on wgpu it gave the generator wrong parameters: burn's GPU
+                // streams are per thread.)
+                let (game, theta, phi) = (&self.game, &self.theta, &self.phi);
+                let ((d, g_phi), (g, g_theta)) = step_pool().join(
+                    || discriminator_gradient::<B>(game, theta, phi, batch),
+                    || generator_gradient::<B>(game, theta, phi, z),
+                );
+                self.opt_d.step(&mut self.phi, g_phi);
+                constrain_discriminator(&self.clip, &mut self.phi);
+                self.opt_g.step(&mut self.theta, g_theta);
+                (d, g)
             }
         };
         for m in members.iter_mut() {
