@@ -519,6 +519,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             points,
         } => {
             let saved = ganlab::saved_trial::SavedTrial::open(&trial)?;
+            // A GPU trial whose probes run on its GPU: a machine without one is refused here.
+            match saved.setup.field.on {
+                ganlab::probe::field::ProbeOn::Cuda => ganlab::backend::check_cuda()?,
+                ganlab::probe::field::ProbeOn::Wgpu => ganlab::backend::check_wgpu()?,
+                ganlab::probe::field::ProbeOn::Cpu => {}
+            }
             if let Some(p) = path {
                 if points < 2 {
                     anyhow::bail!("--points must be at least 2");
