@@ -240,6 +240,11 @@ fn lockstep<B: GanBackend>(
             }
         }
         if interrupted || !failed.is_empty() {
+            // The members that go on are restacked from their own states: bring them up to
+            // date first (a stop has stored them already).
+            if !interrupted {
+                group.store(&mut trainers(&mut live));
+            }
             live = settle_ended(live, failed, &mut outcomes, progress);
             if live.is_empty() {
                 break;

@@ -526,6 +526,19 @@ pub fn batched_timing(
     }
 }
 
+/// Waits for benchmark threads; their results are kept from the optimiser.
+fn join_all(
+    workers: Vec<std::thread::ScopedJoinHandle<'_, anyhow::Result<f64>>>,
+) -> anyhow::Result<()> {
+    for w in workers {
+        let sink = w
+            .join()
+            .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+        std::hint::black_box(sink);
+    }
+    Ok(())
+}
+
 fn both_ways<B: GanBackend>(
     cfgs: &[TrialConfig],
     jobs: usize,
@@ -552,13 +565,7 @@ fn both_ways<B: GanBackend>(
                 })
             })
             .collect();
-        for w in workers {
-            let sink = w
-                .join()
-                .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
-            std::hint::black_box(sink);
-        }
-        Ok(())
+        join_all(workers)
     })?;
     let single_s = start.elapsed().as_secs_f64();
     // Batched: `jobs` groups, one per thread.
@@ -585,13 +592,7 @@ fn both_ways<B: GanBackend>(
                 })
             })
             .collect();
-        for w in workers {
-            let sink = w
-                .join()
-                .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
-            std::hint::black_box(sink);
-        }
-        Ok(())
+        join_all(workers)
     })?;
     Ok(BatchedTiming {
         single_s,

@@ -556,13 +556,13 @@ mod tests {
         cfgs: &[TrialConfig],
         steps: usize,
         dev: &B::Device,
-    ) -> Vec<(Vec<StepStats>, Vec<f64>)> {
+    ) -> anyhow::Result<Vec<(Vec<StepStats>, Vec<f64>)>> {
         let mut trainers: Vec<Trainer<B>> = cfgs
             .iter()
-            .map(|c| Trainer::<B>::new(c, dev.clone()).unwrap())
-            .collect();
+            .map(|c| Trainer::<B>::new(c, dev.clone()))
+            .collect::<anyhow::Result<_>>()?;
         let mut members: Vec<&mut Trainer<B>> = trainers.iter_mut().collect();
-        let mut group = Group::new(&members).unwrap();
+        let mut group = Group::new(&members)?;
         let mut records = vec![Vec::new(); cfgs.len()];
         for _ in 0..steps {
             for (r, s) in records.iter_mut().zip(group.step(&mut members)) {
@@ -570,21 +570,21 @@ mod tests {
             }
         }
         group.store(&mut members);
-        records
+        Ok(records
             .into_iter()
             .zip(trainers.iter())
             .map(|(r, t)| (r, t.flat_parameters()))
-            .collect()
+            .collect())
     }
 
     fn alone<B: GanBackend>(
         cfg: &TrialConfig,
         steps: usize,
         dev: &B::Device,
-    ) -> (Vec<StepStats>, Vec<f64>) {
-        let mut t = Trainer::<B>::new(cfg, dev.clone()).unwrap();
+    ) -> anyhow::Result<(Vec<StepStats>, Vec<f64>)> {
+        let mut t = Trainer::<B>::new(cfg, dev.clone())?;
         let r = (0..steps).map(|_| t.step()).collect();
-        (r, t.flat_parameters())
+        Ok((r, t.flat_parameters()))
     }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -592,7 +592,7 @@ mod tests {
     }
 
     #[test]
-    fn batched_trials_equal_their_unbatched_runs_to_rounding() {
+    fn batched_trials_equal_their_unbatched_runs_to_rounding() -> anyhow::Result<()> {
         let adam = OptimizerConfig::Adam(AdamConfig::default());
         let sgd = OptimizerConfig::Sgd(SgdConfig {
             lr: 0.05,
@@ -609,10 +609,10 @@ mod tests {
             for c in &mut cfgs {
                 c.precision = crate::spec::Precision::F64;
             }
-            let got = batched::<CpuF64>(&cfgs, 8, &CPU);
+            let got = batched::<CpuF64>(&cfgs, 8, &CPU)?;
             let mut worst: f64 = 0.0;
             for (cfg, (records, params)) in cfgs.iter().zip(&got) {
-                let (want, want_params) = alone::<CpuF64>(cfg, 8, &CPU);
+                let (want, want_params) = alone::<CpuF64>(cfg, 8, &CPU)?;
                 for (a, b) in records.iter().zip(&want) {
                     for (x, y) in [
                         (a.loss_d, b.loss_d),
@@ -633,22 +633,24 @@ mod tests {
             }
             eprintln!("{loss:?} {scheme:?}: largest relative difference {worst:.2e}");
         }
+        Ok(())
     }
 
     #[test]
-    fn a_trial_gives_the_same_bits_whatever_group_it_is_in() {
+    fn a_trial_gives_the_same_bits_whatever_group_it_is_in() -> anyhow::Result<()> {
         let adam = OptimizerConfig::Adam(AdamConfig::default());
         for loss in [Loss::WganGp, Loss::NonSaturating] {
             let cfgs = group_of(loss, UpdateScheme::Simultaneous, adam.clone());
-            let three = batched::<CpuF32>(&cfgs, 6, &CPU_F32);
+            let three = batched::<CpuF32>(&cfgs, 6, &CPU_F32)?;
             for k in 0..3 {
-                let one = batched::<CpuF32>(&cfgs[k..k + 1], 6, &CPU_F32);
+                let one = batched::<CpuF32>(&cfgs[k..k + 1], 6, &CPU_F32)?;
                 assert_eq!(one[0], three[k], "{loss:?}, trial {k}");
             }
             // And in a pair, placed second.
-            let pair = batched::<CpuF32>(&[cfgs[2].clone(), cfgs[0].clone()], 6, &CPU_F32);
+            let pair = batched::<CpuF32>(&[cfgs[2].clone(), cfgs[0].clone()], 6, &CPU_F32)?;
             assert_eq!(pair[1], three[0]);
         }
+        Ok(())
     }
 
     #[test]
