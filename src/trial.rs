@@ -449,7 +449,7 @@ pub fn run<B: GanBackend>(
 }
 
 /// A trial between its start and its end: the trainer, and the records around its steps. The
-/// loop is the caller's ([`run`] for one trial, `batch::run_group` for trials trained as
+/// loop is the caller's ([`run`] for one trial, `batch::lockstep` for trials trained as
 /// one model): [`TrialRun::before_step`], the step, [`TrialRun::after_step`], until
 /// [`TrialRun::running`] says the trial ended, then [`TrialRun::finish`].
 pub struct TrialRun<B: GanBackend> {
