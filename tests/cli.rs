@@ -656,7 +656,18 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, String, Vec<String>)> {
         (
             "a prior model around the Dirac generator",
             "[base]\ngenerator = { kind = \"dirac\" }\nprior_model = { kind = \"pca_gaussian\" }\n".into(),
-            vec!["base.prior_model.kind".into(), "needs an `mlp` generator".into()],
+            vec!["base.prior_model.kind".into(), "generator that reads z (`mlp` or `dcgan`)".into()],
+        ),
+        (
+            "a Gaussian-mixture prior model around a DCGAN with a short latent",
+            "[base]
+data = { kind = \"images\", source = \"shapes\", size = 8 }
+generator = { kind = \"dcgan\" }
+discriminator = { kind = \"dcgan\" }
+latent = { dim = 10 }
+prior_model = { kind = \"gmm\" }
+".into(),
+            vec!["base.latent.dim".into(), "needs latent.dim >= 65".into()],
         ),
         (
             "a batch that does not split into PacGAN packs",

@@ -266,6 +266,44 @@ fn image_game(
     cfg
 }
 
+/// J at `p` column by column, by central differences of the field v, many points per graph.
+fn central_differences(field: &ganlab::probe::field::GameField, p: &[f64]) -> Vec<f64> {
+    let n = p.len();
+    let h = 1e-5;
+    let mut fd = vec![0.0; n * n];
+    for cols in (0..n).collect::<Vec<_>>().chunks(32) {
+        let mut points = Vec::new();
+        for &j in cols {
+            for s in [h, -h] {
+                let mut q = p.to_vec();
+                q[j] += s;
+                points.extend(q);
+            }
+        }
+        let v = field.fields::<B64>(&points, &CPU);
+        for (c, &j) in cols.iter().enumerate() {
+            let (plus, minus) = (
+                &v[2 * c * n..(2 * c + 1) * n],
+                &v[(2 * c + 1) * n..(2 * c + 2) * n],
+            );
+            for i in 0..n {
+                fd[i * n + j] = (plus[i] - minus[i]) / (2.0 * h);
+            }
+        }
+    }
+    fd
+}
+
+/// Weights `p` scaled up, plus a little noise: DCGAN's initial weights (std
+/// 0.02) put most pre-activations within 1e-3 of the (leaky) ReLU's kink, where central
+/// differences jump; scaled up, the kinks are rare.
+fn away_from_kinks(p: &[f64]) -> Vec<f64> {
+    p.iter()
+        .zip(uniform(p.len(), 8))
+        .map(|(x, u)| 10.0 * x + 0.1 * u)
+        .collect()
+}
+
 #[test]
 fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
     use ganlab::spec::{Loss, Regulariser};
@@ -291,44 +329,13 @@ fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
         }
         let trainer = ganlab::train::Trainer::<B64>::new(&cfg, CPU).unwrap();
         let field = &trainer.field.setup.field;
-        // DCGAN's initial weights (std 0.02) put most pre-activations within 1e-3 of the
-        // (leaky) ReLU's kink, where central differences jump; scaled up, the kinks are rare.
-        let p: Vec<f64> = trainer
-            .flat_parameters()
-            .iter()
-            .zip(uniform(trainer.flat_parameters().len(), 8))
-            .map(|(x, u)| 10.0 * x + 0.1 * u)
-            .collect();
-        let n = p.len();
+        let p = away_from_kinks(&trainer.flat_parameters());
         assert!(
             field.block_size() > 1,
             "the test must cover copies side by side"
         );
         let exact = field.jacobian::<B64>(&p, &CPU);
-        // Column j of J by central differences of v, many points per graph.
-        let h = 1e-5;
-        let mut fd = vec![0.0; n * n];
-        for cols in (0..n).collect::<Vec<_>>().chunks(32) {
-            let mut points = Vec::new();
-            for &j in cols {
-                for s in [h, -h] {
-                    let mut q = p.clone();
-                    q[j] += s;
-                    points.extend(q);
-                }
-            }
-            let v = field.fields::<B64>(&points, &CPU);
-            for (c, &j) in cols.iter().enumerate() {
-                let (plus, minus) = (
-                    &v[2 * c * n..(2 * c + 1) * n],
-                    &v[(2 * c + 1) * n..(2 * c + 2) * n],
-                );
-                for i in 0..n {
-                    fd[i * n + j] = (plus[i] - minus[i]) / (2.0 * h);
-                }
-            }
-        }
-        let (rel, size_sq) = common::relative_error(&exact, &fd);
+        let (rel, size_sq) = common::relative_error(&exact, &central_differences(field, &p));
         assert!(
             size_sq > 1e-6,
             "{loss:?}: J is near zero, the test would be void"
@@ -357,6 +364,64 @@ fn the_probe_jacobian_of_a_dcgan_game_equals_finite_differences_of_its_field() {
         assert!(
             apart <= 1e-13 * largest,
             "{loss:?}: blocks and rows {apart:e} apart"
+        );
+    }
+}
+
+#[test]
+fn the_jacobian_of_a_skip_gan_around_a_dcgan_equals_finite_differences() {
+    use ganlab::spec::{AutoencoderConfig, Loss, PcaGaussianConfig, PriorModelConfig, Regulariser};
+    let tmp = tempfile::tempdir().unwrap();
+    let images = noise_idx(tmp.path(), 40, 16);
+    let priors = [
+        PriorModelConfig::PcaGaussian(PcaGaussianConfig {
+            components: 2,
+            samples: 200,
+        }),
+        PriorModelConfig::Autoencoder(AutoencoderConfig {
+            code_dim: 2,
+            depth: 1,
+            width: 3,
+            steps: 20,
+            samples: 200,
+            ..Default::default()
+        }),
+    ];
+    for prior in priors {
+        // x = P(z) + alpha G(z): G a batch-normed DCGAN, alpha learned, P fine-tuned, so that
+        // every kind of generator parameter has its rows and columns in J.
+        let mut cfg = image_game(&images, Loss::NonSaturating, Regulariser::R1, Norm::None);
+        cfg.prior_model = prior.clone();
+        cfg.skip.alpha = 0.7;
+        cfg.skip.learn_alpha = true;
+        cfg.skip.fine_tune = true;
+        let trainer = ganlab::train::Trainer::<B64>::new(&cfg, CPU).unwrap();
+        let field = &trainer.field.setup.field;
+        let Net::Skip(skip) = &field.game.generator else {
+            panic!("{prior:?}: the generator is not the skip-GAN's");
+        };
+        assert!(matches!(skip.generator, Net::Dcgan(_)), "{prior:?}");
+        let names: Vec<String> = field
+            .game
+            .generator
+            .param_specs()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert!(names.iter().any(|n| n == "skip.alpha"), "{names:?}");
+        assert!(names.iter().any(|n| n.starts_with("prior.")), "{names:?}");
+        let p = away_from_kinks(&trainer.flat_parameters());
+        let exact = field.jacobian::<B64>(&p, &CPU);
+        let (rel, size_sq) = common::relative_error(&exact, &central_differences(field, &p));
+        assert!(size_sq > 1e-6, "{prior:?}: J is near zero");
+        assert!(rel < 1e-6, "{prior:?}: relative error {rel:e}");
+        // The probe's Jacobian (Flex, f64) is the same to rounding.
+        assert!(field.game.convolutional());
+        let probed = ganlab::probe::jacobian(field, &p, ganlab::spec::ProbeProduct::Exact);
+        let (flex_rel, _) = common::relative_error(&probed, &exact);
+        assert!(
+            flex_rel < 1e-12,
+            "{prior:?}: Flex is {flex_rel:e} from NdArray"
         );
     }
 }
@@ -395,6 +460,60 @@ batch = 8
 "objective.loss" = ["non_saturating", "wgan_gp"]
 seed = [0]
 "#;
+
+#[test]
+fn a_folder_of_class_subfolders_gets_the_classifier_and_sample_quality() {
+    use common::study::{ganlab_env, run_study, text};
+    let tmp = tempfile::tempdir().unwrap();
+    // Two classes a classifier tells apart at once: dark and bright noise, 20 PNGs each.
+    let root = tmp.path().join("pictures");
+    for (class, base) in [("bright", 160u8), ("dark", 0u8)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        let noise = uniform(20 * 100, u64::from(base));
+        for i in 0..20 {
+            let px: Vec<u8> = noise[i * 100..(i + 1) * 100]
+                .iter()
+                .map(|u| base + ((u + 1.0) * 40.0) as u8)
+                .collect();
+            image::GrayImage::from_raw(10, 10, px)
+                .unwrap()
+                .save(dir.join(format!("{i:02}.png")))
+                .unwrap();
+        }
+    }
+    let file = tmp.path().join("folder.toml");
+    let study = SHAPES_STUDY
+        .replace(
+            "source = \"shapes\"",
+            &format!("source = \"folder\"\npath = \"{}\"", root.display()),
+        )
+        .replace("count = 100\n", "")
+        .replace(
+            "\"objective.loss\" = [\"non_saturating\", \"wgan_gp\"]",
+            "\"objective.loss\" = [\"non_saturating\"]",
+        );
+    std::fs::write(&file, study).unwrap();
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let quality = std::fs::read_to_string(out.join("000-non_saturating-0/quality.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = quality
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{quality}");
+    assert!(rows.iter().all(|r| r[2] == "2"), "two classes: {quality}");
+    // The classifier learned the folders' classes: its held-out accuracy is in trials.csv.
+    let o = ganlab_env(&["classifier", file.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 classes, held-out accuracy 100.00 %"),
+        "{}",
+        text(&o)
+    );
+}
 
 #[test]
 fn a_small_image_study_runs_end_to_end_and_its_report_shows_the_grids() {

@@ -257,3 +257,81 @@ fn a_prior_model_that_cannot_be_fitted_fails_its_trial_with_the_reason() {
     let status = fs::read_to_string(out.join("000-autoencoder-3/status.toml")).unwrap();
     assert!(status.contains("at least 2 data rows"), "{status}");
 }
+
+/// A DCGAN on generated 8 x 8 shapes; `{}` takes the skip-GAN's settings and the sweep.
+const DCGAN_BASE: &str = r#"
+[base]
+steps = 8
+seed = 1
+data = { kind = "images", source = "shapes", size = 8, count = 100 }
+latent = { dim = 4 }
+generator = { kind = "dcgan", width = 2 }
+discriminator = { kind = "dcgan", width = 2, norm = "layer" }
+train = { batch = 8 }
+record = { every = 1, modes_every = 4, eval_samples = 32, checkpoint_every = 4 }
+probe = { every = 4, batch = 8 }
+"#;
+
+#[test]
+fn a_skip_gan_around_a_dcgan_fits_its_prior_on_images_and_reduces_to_the_plain_dcgan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.toml");
+    fs::write(&plain, format!("[study]\nname = \"plain\"\n{DCGAN_BASE}")).unwrap();
+    let skip = tmp.path().join("skip.toml");
+    fs::write(
+        &skip,
+        format!(
+            "[study]\nname = \"skip\"\n{DCGAN_BASE}skip = {{ alpha = 0.5, learn_alpha = true, fine_tune = true, fine_tune_lr = 1e-4 }}\n\
+             [sweep]\nprior_model = [{{ kind = \"none\" }}, \
+             {{ kind = \"pca_gaussian\", components = 3, samples = 500 }}, \
+             {{ kind = \"autoencoder\", code_dim = 3, depth = 1, width = 8, steps = 30, samples = 300 }}]\n"
+        ),
+    )
+    .unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let o = run_study(&plain, &a, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_study(&skip, &b, &["--jobs", "2"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let trials = fs::read_to_string(b.join("trials.csv")).unwrap();
+    assert_eq!(trials.matches(",done,").count(), 3, "{trials}");
+    // P = none: the plain DCGAN, table for table (learn_alpha and fine_tune have nothing to
+    // act on without P).
+    let (a, b_files) = (study_files(&a), study_files(&b));
+    let mut compared = 0;
+    for (name, bytes) in &a {
+        let Some(rest) = name.strip_prefix("000/") else {
+            continue;
+        };
+        let other = b_files
+            .get(&format!("000-none/{rest}"))
+            .unwrap_or_else(|| panic!("{rest} missing in the skip study"));
+        assert!(
+            other == bytes,
+            "{rest} differs between the plain DCGAN and P = none"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 5, "only {compared} tables compared");
+    for trial in ["001-pca_gaussian-3-500", "002-autoencoder-3-1-8-30-300"] {
+        let dir = b.join(trial);
+        let saved = fs::read_to_string(dir.join("prior_model.toml")).unwrap();
+        let t: toml::Table = toml::from_str(&saved).unwrap();
+        // P maps z to whole images: its last tensor (PCA's directions, the decoder's output
+        // bias) has 8 x 8 columns.
+        let params = t["params"].as_array().unwrap();
+        let last = params.last().unwrap();
+        assert_eq!(last["cols"].as_integer(), Some(64), "{trial}: {saved}");
+        let metrics = fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        let head = metrics.lines().next().unwrap();
+        assert!(head.contains("grad_norm_g/skip.alpha"), "{trial}: {head}");
+        assert!(head.contains("grad_norm_g/prior."), "{trial}: {head}");
+        assert_ne!(
+            b_files[&format!("{trial}/metrics.csv")],
+            a["000/metrics.csv"]
+        );
+        assert!(dir.join("grids").is_dir(), "{trial}: no sample grids");
+        let eigen = fs::read_to_string(dir.join("eigen.csv")).unwrap();
+        assert!(eigen.lines().count() > 1, "{trial}: no probe rows");
+    }
+}

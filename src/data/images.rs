@@ -40,7 +40,7 @@ impl ImageShape {
 }
 
 /// Which part of a data set: the training images, or the held-out ones (IDX `t10k-*` files;
-/// the last tenth of a folder or of the generated set).
+/// the last tenth of a folder, of each class subfolder, or of the generated set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Split {
     Train,
@@ -53,7 +53,8 @@ pub struct ImageSet {
     pub shape: ImageShape,
     /// `count x shape.len()` bytes, channel-major per image.
     pub pixels: Vec<u8>,
-    /// One class per image (IDX label files, the generated shapes); empty for a folder.
+    /// One class per image (IDX label files, class subfolders, the generated shapes); empty
+    /// for a folder of images without classes.
     pub labels: Vec<u8>,
 }
 
@@ -129,7 +130,7 @@ fn read(cfg: &ImageData, split: Split) -> anyhow::Result<ImageSet> {
             let set = idx_set(&images, labels.as_deref(), shape)?;
             Ok(tenth(set, split))
         }
-        ImageSource::Folder => Ok(tenth(read_folder(Path::new(&cfg.path), shape)?, split)),
+        ImageSource::Folder => read_folder(Path::new(&cfg.path), shape, split),
         ImageSource::Shapes => Ok(tenth(shapes(shape, cfg.count, cfg.seed), split)),
     }
 }
@@ -320,24 +321,100 @@ fn is_image_file(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
 }
 
-/// The PNG and JPEG files of a folder (not its subfolders), in name order, each scaled so its
-/// shorter side is `shape.size`, cut to the central square, and turned grey or RGB.
-fn read_folder(dir: &Path, shape: ImageShape) -> anyhow::Result<ImageSet> {
-    let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && is_image_file(p))
-        .collect();
-    files.sort();
-    if files.len() < 2 {
-        return Err(anyhow::anyhow!(
-            "{}: holds {} PNG/JPEG image(s); a data set needs at least 2 (one tenth is held out)",
-            dir.display(),
-            files.len()
-        ));
+/// The images of a folder, either its own PNG and JPEG files (no labels; the last tenth in
+/// name order held out) or, when it holds no image itself, its subfolders' as classes (label
+/// = the subfolder's place in name order, as torchvision's `ImageFolder`; the last tenth of
+/// each class held out, at least one image). Each image is scaled so its shorter side is
+/// `shape.size`, cut to the central square, and turned grey or RGB.
+fn read_folder(dir: &Path, shape: ImageShape, split: Split) -> anyhow::Result<ImageSet> {
+    let (files, classes) = folder_entries(dir)?;
+    if classes.is_empty() {
+        if files.len() < 2 {
+            anyhow::bail!(
+                "{}: holds {} PNG/JPEG image(s) and no class subfolder; a data set needs at least 2 images (one tenth is held out)",
+                dir.display(),
+                files.len()
+            );
+        }
+        return Ok(tenth(read_images(&files, shape, Vec::new())?, split));
     }
+    if !files.is_empty() {
+        anyhow::bail!(
+            "{}: holds both images ({}, ...) and class subfolders ({}, ...): put every image in a class subfolder, or none",
+            dir.display(),
+            files[0].display(),
+            classes[0].0
+        );
+    }
+    if classes.len() < 2 || classes.len() > 256 {
+        anyhow::bail!(
+            "{}: holds {} class subfolder(s) with images; a labelled folder needs 2 to 256 classes (or put the images in the folder itself, unlabelled)",
+            dir.display(),
+            classes.len()
+        );
+    }
+    let mut chosen = Vec::new();
+    let mut labels = Vec::new();
+    for (label, (name, class_files)) in classes.iter().enumerate() {
+        if class_files.len() < 2 {
+            anyhow::bail!(
+                "{}: class `{name}` holds {} image(s); each class needs at least 2 (one is held out)",
+                dir.display(),
+                class_files.len()
+            );
+        }
+        let held = (class_files.len() / 10).max(1);
+        let cut = class_files.len() - held;
+        let part = match split {
+            Split::Train => &class_files[..cut],
+            Split::HeldOut => &class_files[cut..],
+        };
+        chosen.extend(part.iter().cloned());
+        labels.extend(std::iter::repeat_n(label as u8, part.len()));
+    }
+    read_images(&chosen, shape, labels)
+}
+
+/// The image files of a folder, and its subfolders that hold image files (name, files), all
+/// in name order. Hidden entries (names starting with `.`) are skipped.
+#[allow(clippy::type_complexity)]
+fn folder_entries(dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<(String, Vec<PathBuf>)>)> {
+    let list = |d: &Path| -> anyhow::Result<Vec<PathBuf>> {
+        let entries = std::fs::read_dir(d).map_err(|e| anyhow::anyhow!("{}: {e}", d.display()))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !n.starts_with('.'))
+            })
+            .collect();
+        paths.sort();
+        Ok(paths)
+    };
+    let images = |paths: &[PathBuf]| -> Vec<PathBuf> {
+        paths
+            .iter()
+            .filter(|p| p.is_file() && is_image_file(p))
+            .cloned()
+            .collect()
+    };
+    let top = list(dir)?;
+    let mut classes = Vec::new();
+    for sub in top.iter().filter(|p| p.is_dir()) {
+        let files = images(&list(sub)?);
+        if !files.is_empty() {
+            let name = sub.file_name().map(|n| n.to_string_lossy().into_owned());
+            classes.push((name.unwrap_or_default(), files));
+        }
+    }
+    Ok((images(&top), classes))
+}
+
+/// `files` read as one image set with `labels` (empty: unlabelled).
+fn read_images(files: &[PathBuf], shape: ImageShape, labels: Vec<u8>) -> anyhow::Result<ImageSet> {
     let mut pixels = Vec::with_capacity(files.len() * shape.len());
-    for f in &files {
+    for f in files {
         let img = image::open(f)
             .map_err(|e| anyhow::anyhow!("{}: not a readable image ({e})", f.display()))?;
         pixels.extend(square_pixels(img, shape));
@@ -345,7 +422,7 @@ fn read_folder(dir: &Path, shape: ImageShape) -> anyhow::Result<ImageSet> {
     Ok(ImageSet {
         shape,
         pixels,
-        labels: Vec::new(),
+        labels,
     })
 }
 
@@ -478,6 +555,64 @@ mod tests {
             let e = e.unwrap_or_default();
             assert!(e.starts_with("x.idx: ") && e.contains(says), "{e}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn class_subfolders_label_a_folder_and_each_class_keeps_its_last_tenth_for_held_out(
+    ) -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let root = tmp.path().join("pictures");
+        let shape = ImageShape {
+            channels: 1,
+            size: 4,
+        };
+        // Class `boots` (images of value 10 + i) and `coats` (value 100 + i); a hidden folder
+        // and a subfolder without images are not classes.
+        let write = |dir: &Path, n: u8, base: u8| -> anyhow::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            for i in 0..n {
+                image::GrayImage::from_pixel(6, 6, image::Luma([base + i]))
+                    .save(dir.join(format!("{i:02}.png")))?;
+            }
+            Ok(())
+        };
+        write(&root.join("boots"), 5, 10)?;
+        write(&root.join("coats"), 12, 100)?;
+        write(&root.join(".thumbs"), 3, 200)?;
+        std::fs::create_dir_all(root.join("notes"))?;
+        std::fs::write(root.join("notes/readme.txt"), "not an image")?;
+        let train = read_folder(&root, shape, Split::Train)?;
+        let held = read_folder(&root, shape, Split::HeldOut)?;
+        assert_eq!(train.labels, [vec![0u8; 4], vec![1u8; 11]].concat());
+        assert_eq!(held.labels, [0u8, 1]);
+        // The held-out images are each class's last in name order.
+        let first_pixel = |set: &ImageSet, i: usize| set.pixels[i * shape.len()];
+        assert_eq!((first_pixel(&held, 0), first_pixel(&held, 1)), (14, 111));
+        assert_eq!(first_pixel(&train, 4), 100);
+
+        // Refusals name the folder and say what is allowed.
+        let refused = |dir: &Path| {
+            read_folder(dir, shape, Split::Train)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        image::GrayImage::new(6, 6).save(root.join("loose.png"))?;
+        let e = refused(&root);
+        assert!(e.contains("both images") && e.contains("boots"), "{e}");
+        let one = tmp.path().join("one");
+        write(&one.join("only"), 3, 0)?;
+        let e = refused(&one);
+        assert!(
+            e.contains("1 class subfolder") && e.contains("2 to 256"),
+            "{e}"
+        );
+        let thin = tmp.path().join("thin");
+        write(&thin.join("a"), 3, 0)?;
+        write(&thin.join("b"), 1, 0)?;
+        let e = refused(&thin);
+        assert!(e.contains("class `b` holds 1 image"), "{e}");
         Ok(())
     }
 

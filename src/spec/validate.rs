@@ -420,10 +420,10 @@ fn check_prior_model(c: &TrialConfig) -> Check {
             "the gradient flow (`rk4`, `rk45`, `record.drift`) takes one step size: it must equal train.opt_g.lr",
         )?;
     }
-    if !matches!(c.generator, GeneratorConfig::Mlp(_)) && c.prior_model != PriorModelConfig::None {
+    if matches!(c.generator, GeneratorConfig::Dirac(_)) && c.prior_model != PriorModelConfig::None {
         fail(
             "prior_model.kind",
-            "a prior model needs an `mlp` generator (the Dirac-GAN's generator ignores z; a skip-GAN around a DCGAN is not built yet)",
+            "a prior model needs a generator that reads z (`mlp` or `dcgan`); the Dirac-GAN's generator ignores it",
         )?;
     }
     Ok(())
