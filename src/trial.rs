@@ -11,8 +11,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::GanBackend;
+use burn::tensor::Tensor;
+
+use crate::backend::{host, GanBackend};
 use crate::data::sample_latent;
+use crate::game::field::Inner;
 use crate::nets::Net;
 use crate::probe::modes::{mode_coverage, ModeCoverage};
 use crate::probe::path::{alphas, path_angle};
@@ -238,6 +241,9 @@ pub fn metrics_columns<B: GanBackend>(t: &Trainer<B>) -> Vec<String> {
     }
     c.push("lr_g".into());
     c.push("lr_d".into());
+    if t.learned_alpha().is_some() {
+        c.push("skip_alpha".into());
+    }
     if is_dirac_game(t) {
         c.push("dist_to_equilibrium".into());
     }
@@ -291,6 +297,7 @@ fn metrics_row<B: GanBackend>(
     t: &Trainer<B>,
     step: u64,
     s: &StepStats,
+    alpha: Option<f64>,
     dist: Option<f64>,
     probed: Option<&ProbeReport>,
     wall: f64,
@@ -312,6 +319,7 @@ fn metrics_row<B: GanBackend>(
     let (lr_g, lr_d) = t.learning_rates();
     r.push(lr_g);
     r.push(lr_d);
+    r.extend(alpha);
     r.extend(dist);
     if is_flow(t.cfg()) {
         let f = s.flow.unwrap_or(crate::train::FlowStats {
@@ -467,6 +475,8 @@ pub struct TrialRun<B: GanBackend> {
     /// The step about to be taken, and what was measured before it.
     step: u64,
     before_dist: Option<f64>,
+    /// The learned alpha before this step's updates, kept on its device until a row needs it.
+    before_alpha: Option<Tensor<Inner<B>, 2>>,
     probed: Option<ProbeReport>,
 }
 
@@ -525,6 +535,7 @@ impl<B: GanBackend> TrialRun<B> {
             ending: None,
             unreported: 0,
             before_dist: None,
+            before_alpha: None,
             probed: None,
             cfg,
         })
@@ -583,6 +594,7 @@ impl<B: GanBackend> TrialRun<B> {
         // Row values (dist_to_equilibrium, probes) describe the point before this step's
         // updates.
         self.before_dist = is_dirac_game(t).then(|| dist_to_equilibrium(t));
+        self.before_alpha = t.learned_alpha();
         self.probed =
             (self.cfg.probe.every > 0 && step % self.cfg.probe.every == 0).then(|| probe(t));
         if let Some(r) = &self.probed {
@@ -621,6 +633,9 @@ impl<B: GanBackend> TrialRun<B> {
                 &self.trainer,
                 step,
                 &stats,
+                self.before_alpha
+                    .take()
+                    .and_then(|a| host(a).first().copied()),
                 self.before_dist,
                 probed.as_ref(),
                 self.wall(),

@@ -326,6 +326,18 @@ fn a_skip_gan_around_a_dcgan_fits_its_prior_on_images_and_reduces_to_the_plain_d
         let head = metrics.lines().next().unwrap();
         assert!(head.contains("grad_norm_g/skip.alpha"), "{trial}: {head}");
         assert!(head.contains("grad_norm_g/prior."), "{trial}: {head}");
+        // The learned alpha's value at every record: 0.5 at the start, then moving.
+        let col = head.split(',').position(|c| c == "skip_alpha").unwrap();
+        let alphas: Vec<f64> = metrics
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(alphas[0], 0.5, "{trial}");
+        assert!(
+            alphas.iter().any(|&a| a != 0.5),
+            "{trial}: alpha never moved"
+        );
         assert_ne!(
             b_files[&format!("{trial}/metrics.csv")],
             a["000/metrics.csv"]

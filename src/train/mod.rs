@@ -369,6 +369,14 @@ impl<B: GanBackend> Trainer<B> {
         g.into_iter().chain(d).flatten().collect()
     }
 
+    /// The skip-GAN's learned alpha (the generator tensor `skip.alpha`, 1 x 1, where it is
+    /// device), where there is one.
+    pub fn learned_alpha(&self) -> Option<Tensor<Inner<B>, 2>> {
+        let specs = self.setup().game.generator.param_specs();
+        let i = specs.iter().position(|s| s.name == "skip.alpha")?;
+        Some(self.state.theta[i].clone())
+    }
+
     /// The learning rates in force: (generator, discriminator).
     pub fn learning_rates(&self) -> (f64, f64) {
         (self.state.opt_g.lr(), self.state.opt_d.lr())
