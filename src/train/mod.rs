@@ -369,7 +369,7 @@ impl<B: GanBackend> Trainer<B> {
         g.into_iter().chain(d).flatten().collect()
     }
 
-    /// The skip-GAN's learned alpha (the generator tensor `skip.alpha`, 1 x 1, where it is
+    /// The skip-GAN's learned alpha (the generator tensor `skip.alpha`, 1 x 1, on the trial's
     /// device), where there is one.
     pub fn learned_alpha(&self) -> Option<Tensor<Inner<B>, 2>> {
         let specs = self.setup().game.generator.param_specs();
