@@ -107,23 +107,28 @@ record = { every = 1, modes_every = 20, eval_samples = 64, checkpoint_every = 20
 probe = { every = 20, batch = 16 }
 "#;
 
-#[test]
-fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
-    let tmp = tempfile::tempdir().unwrap();
-    let plain = tmp.path().join("plain.toml");
-    fs::write(&plain, format!("[study]\nname = \"plain\"\n{BASE}")).unwrap();
-    let skip = tmp.path().join("skip.toml");
-    fs::write(
-        &skip,
-        format!(
-            "[study]\nname = \"skip\"\n{BASE}\n[sweep]\nprior_model = [{{ kind = \"none\" }}, {{ kind = \"pca_gaussian\", components = 2 }}]\n\"skip.alpha\" = [1.0]\n"
-        ),
-    )
-    .unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+/// Runs `[study] plain` into `dir/a` and `[study] skip` into `dir/b` (the plain base with
+/// `extra` after it: skip settings and a `prior_model` sweep whose first arm is `none`, trial
+/// `none_trial`), checks that every table of the plain trial equals the `none` arm's, and
+/// gives both studies' tables.
+fn plain_and_skip(
+    dir: &std::path::Path,
+    base: &str,
+    extra: &str,
+    none_trial: &str,
+    jobs: &str,
+) -> (
+    std::collections::BTreeMap<String, Vec<u8>>,
+    std::collections::BTreeMap<String, Vec<u8>>,
+) {
+    let plain = dir.join("plain.toml");
+    fs::write(&plain, format!("[study]\nname = \"plain\"\n{base}")).unwrap();
+    let skip = dir.join("skip.toml");
+    fs::write(&skip, format!("[study]\nname = \"skip\"\n{base}{extra}")).unwrap();
+    let (a, b) = (dir.join("a"), dir.join("b"));
     let o = run_study(&plain, &a, &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = run_study(&skip, &b, &[], &[]);
+    let o = run_study(&skip, &b, &["--jobs", jobs], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let (a, b) = (study_files(&a), study_files(&b));
     let mut compared = 0;
@@ -132,7 +137,7 @@ fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
             continue;
         };
         let other = b
-            .get(&format!("000-none-1.0/{rest}"))
+            .get(&format!("{none_trial}/{rest}"))
             .unwrap_or_else(|| panic!("{rest} missing in the skip study: {:?}", b.keys()));
         assert!(
             other == bytes,
@@ -144,6 +149,19 @@ fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
         compared >= 5,
         "only {compared} tables compared: {:?}",
         a.keys()
+    );
+    (a, b)
+}
+
+#[test]
+fn a_skip_gan_without_a_prior_model_is_the_plain_gan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = plain_and_skip(
+        tmp.path(),
+        BASE,
+        "\n[sweep]\nprior_model = [{ kind = \"none\" }, { kind = \"pca_gaussian\", components = 2 }]\n\"skip.alpha\" = [1.0]\n",
+        "000-none-1.0",
+        "1",
     );
     // With a prior model the samples change (P(z) is added).
     assert_ne!(
@@ -274,47 +292,23 @@ probe = { every = 4, batch = 8 }
 
 #[test]
 fn a_skip_gan_around_a_dcgan_fits_its_prior_on_images_and_reduces_to_the_plain_dcgan() {
+    // learn_alpha and fine_tune have nothing to act on without P: the `none` arm is the plain
+    // DCGAN, table for table.
     let tmp = tempfile::tempdir().unwrap();
-    let plain = tmp.path().join("plain.toml");
-    fs::write(&plain, format!("[study]\nname = \"plain\"\n{DCGAN_BASE}")).unwrap();
-    let skip = tmp.path().join("skip.toml");
-    fs::write(
-        &skip,
-        format!(
-            "[study]\nname = \"skip\"\n{DCGAN_BASE}skip = {{ alpha = 0.5, learn_alpha = true, fine_tune = true, fine_tune_lr = 1e-4 }}\n\
-             [sweep]\nprior_model = [{{ kind = \"none\" }}, \
-             {{ kind = \"pca_gaussian\", components = 3, samples = 500 }}, \
-             {{ kind = \"autoencoder\", code_dim = 3, depth = 1, width = 8, steps = 30, samples = 300 }}]\n"
-        ),
-    )
-    .unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let o = run_study(&plain, &a, &[], &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = run_study(&skip, &b, &["--jobs", "2"], &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    let trials = fs::read_to_string(b.join("trials.csv")).unwrap();
+    let (a, b_files) = plain_and_skip(
+        tmp.path(),
+        DCGAN_BASE,
+        "skip = { alpha = 0.5, learn_alpha = true, fine_tune = true, fine_tune_lr = 1e-4 }\n\
+         [sweep]\nprior_model = [{ kind = \"none\" }, \
+         { kind = \"pca_gaussian\", components = 3, samples = 500 }, \
+         { kind = \"autoencoder\", code_dim = 3, depth = 1, width = 8, steps = 30, samples = 300 }]\n",
+        "000-none",
+        "2",
+    );
+    let trials = String::from_utf8_lossy(&b_files["trials.csv"]).into_owned();
     assert_eq!(trials.matches(",done,").count(), 3, "{trials}");
-    // P = none: the plain DCGAN, table for table (learn_alpha and fine_tune have nothing to
-    // act on without P).
-    let (a, b_files) = (study_files(&a), study_files(&b));
-    let mut compared = 0;
-    for (name, bytes) in &a {
-        let Some(rest) = name.strip_prefix("000/") else {
-            continue;
-        };
-        let other = b_files
-            .get(&format!("000-none/{rest}"))
-            .unwrap_or_else(|| panic!("{rest} missing in the skip study"));
-        assert!(
-            other == bytes,
-            "{rest} differs between the plain DCGAN and P = none"
-        );
-        compared += 1;
-    }
-    assert!(compared >= 5, "only {compared} tables compared");
     for trial in ["001-pca_gaussian-3-500", "002-autoencoder-3-1-8-30-300"] {
-        let dir = b.join(trial);
+        let dir = tmp.path().join("b").join(trial);
         let saved = fs::read_to_string(dir.join("prior_model.toml")).unwrap();
         let t: toml::Table = toml::from_str(&saved).unwrap();
         // P maps z to whole images: its last tensor (PCA's directions, the decoder's output
