@@ -60,7 +60,7 @@ pub const CATALOGUE: &[Section] = &[
             ),
             (
                 "folder",
-                "the PNG/JPEG files in `path`, scaled and centre-cropped to `size`; last tenth held out",
+                "the PNG/JPEG files in `path`, or in its subfolders as labelled classes, scaled and centre-cropped to `size`; last tenth (of each class) held out",
             ),
             (
                 "shapes",
