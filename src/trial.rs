@@ -475,6 +475,8 @@ pub struct TrialRun<B: GanBackend> {
     /// The step about to be taken, and what was measured before it.
     step: u64,
     before_dist: Option<f64>,
+    /// Whether the generator has a learned alpha (`skip_alpha` column), decided once.
+    learns_alpha: bool,
     /// The learned alpha before this step's updates, kept on its device until a row needs it.
     before_alpha: Option<Tensor<Inner<B>, 2>>,
     probed: Option<ProbeReport>,
@@ -522,6 +524,7 @@ impl<B: GanBackend> TrialRun<B> {
                 }
             }
         };
+        let learns_alpha = trainer.learned_alpha().is_some();
         Ok(TrialRun {
             step: trainer.state.step,
             trainer,
@@ -535,6 +538,7 @@ impl<B: GanBackend> TrialRun<B> {
             ending: None,
             unreported: 0,
             before_dist: None,
+            learns_alpha,
             before_alpha: None,
             probed: None,
             cfg,
@@ -594,7 +598,9 @@ impl<B: GanBackend> TrialRun<B> {
         // Row values (dist_to_equilibrium, probes) describe the point before this step's
         // updates.
         self.before_dist = is_dirac_game(t).then(|| dist_to_equilibrium(t));
-        self.before_alpha = t.learned_alpha();
+        if self.learns_alpha {
+            self.before_alpha = t.learned_alpha();
+        }
         self.probed =
             (self.cfg.probe.every > 0 && step % self.cfg.probe.every == 0).then(|| probe(t));
         if let Some(r) = &self.probed {
