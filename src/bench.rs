@@ -170,6 +170,8 @@ pub struct SpectrumTiming {
     pub params: usize,
     pub jacobian_s: f64,
     pub eigen_s: f64,
+    /// The symmetric spectra a dense probe adds: both players' Hessians and J's symmetric part.
+    pub symmetric_s: f64,
 }
 
 /// The reference game of the probe issue: ring-8, MLP 2 x `width` tanh players, a probe batch
@@ -202,10 +204,22 @@ pub fn spectrum_timing(width: usize, batch: usize) -> anyhow::Result<SpectrumTim
     let start = Instant::now();
     let eig = crate::probe::spectrum::dense_eigenvalues(&jac, p.len());
     std::hint::black_box(eig);
+    let eigen_s = start.elapsed().as_secs_f64();
+    let (n, ng) = (p.len(), field.dims().0);
+    let j = nalgebra::DMatrix::from_row_slice(n, n, &jac);
+    let start = Instant::now();
+    for (at, size) in [(0, ng), (ng, n - ng)] {
+        let h = j.view((at, at), (size, size));
+        let h = crate::probe::spectrum::symmetric_eigenvalues((h + h.transpose()) * 0.5);
+        std::hint::black_box(h);
+    }
+    let s = crate::probe::spectrum::symmetric_eigenvalues((&j + j.transpose()) * 0.5);
+    std::hint::black_box(s);
     Ok(SpectrumTiming {
-        params: p.len(),
+        params: n,
         jacobian_s,
-        eigen_s: start.elapsed().as_secs_f64(),
+        eigen_s,
+        symmetric_s: start.elapsed().as_secs_f64(),
     })
 }
 

@@ -676,17 +676,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     ganlab::probe::spectrum::LARGE_SOLVER,
                     LARGE = ganlab::probe::spectrum::LARGE_FROM
                 );
-                println!("game                 params  jacobian_s  eigen_s  total_s");
+                println!("game                 params  jacobian_s  eigen_s  total_s  symmetric_s");
                 for w in widths {
                     let t = ganlab::bench::spectrum_timing(w, 256)?;
                     println!(
-                        "MLP 2x{w:<4} tanh f64  {:>7} {:>11.2} {:>8.2} {:>8.2}",
+                        "MLP 2x{w:<4} tanh f64  {:>7} {:>11.2} {:>8.2} {:>8.2} {:>12.2}",
                         t.params,
                         t.jacobian_s,
                         t.eigen_s,
-                        t.jacobian_s + t.eigen_s
+                        t.jacobian_s + t.eigen_s,
+                        t.symmetric_s
                     );
                 }
+                println!(
+                    "(total: J and its eigenvalues; symmetric: both Hessians' and J's symmetric \
+                     part's spectra, which a dense probe adds)"
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let precision = if f64 { Precision::F64 } else { Precision::F32 };

@@ -2,9 +2,9 @@
 //! part S = (J + J^T)/2 (the potential part) and antisymmetric part A = (J - J^T)/2 (the
 //! rotation), the Hamiltonian |v|^2/2, and what kind of point it is (Berard et al. 2020).
 
-use nalgebra::{DMatrix, SymmetricEigen};
+use nalgebra::DMatrix;
 
-use super::spectrum::Eigenvalue;
+use super::spectrum::{symmetric_eigenvalues, Eigenvalue};
 
 /// What kind of point a probe found, in SPEC section 2's terms (`point_class` in metrics.csv
 /// holds the number).
@@ -118,9 +118,8 @@ pub fn measure(
 ) -> Mechanics {
     let (sym_min, sym_max) = if n > 0 && jac.iter().all(|x| x.is_finite()) {
         let j = DMatrix::from_row_slice(n, n, jac);
-        let s = (&j + j.transpose()) * 0.5;
-        let e = SymmetricEigen::new(s).eigenvalues;
-        (e.min(), e.max())
+        let e = symmetric_eigenvalues((&j + j.transpose()) * 0.5);
+        (e[0], e[n - 1])
     } else {
         (f64::NAN, f64::NAN)
     };

@@ -9,7 +9,7 @@ pub mod operator;
 pub mod path;
 pub mod spectrum;
 
-use nalgebra::{DMatrix, SymmetricEigen};
+use nalgebra::DMatrix;
 
 use crate::spec::ProbeProduct;
 use field::GameField;
@@ -88,22 +88,13 @@ pub struct ProbeReport {
     pub operator: Option<operator::SchemeOperator>,
 }
 
-fn symmetric_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
+/// A player's Hessian block of J, ascending.
+fn hessian_eigenvalues(block: DMatrix<f64>) -> Vec<f64> {
     if block.nrows() == 0 {
         return Vec::new();
     }
-    if block.iter().any(|x| !x.is_finite()) {
-        return vec![f64::NAN; block.nrows()];
-    }
     // Exactly symmetric in exact arithmetic; average away the rounding.
-    let sym = (&block + block.transpose()) * 0.5;
-    let mut e: Vec<f64> = SymmetricEigen::new(sym)
-        .eigenvalues
-        .iter()
-        .copied()
-        .collect();
-    e.sort_by(f64::total_cmp);
-    e
+    spectrum::symmetric_eigenvalues((&block + block.transpose()) * 0.5)
 }
 
 /// The full spectrum at flat parameters `p` (theta then phi), in f64 on the CPU, with the
@@ -167,8 +158,8 @@ pub fn probe_dense_with(
     let jac = jacobian(field, p, product);
     let game = dense_eigenvalues(&jac, n);
     let m = DMatrix::from_row_slice(n, n, &jac);
-    let hessian_g = symmetric_eigenvalues(m.view((0, 0), (ng, ng)).into_owned());
-    let hessian_d = symmetric_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned());
+    let hessian_g = hessian_eigenvalues(m.view((0, 0), (ng, ng)).into_owned());
+    let hessian_d = hessian_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned());
     let v = on_probe_backend!(field, |B, dev| field.fields::<B>(p, dev));
     let mechanics = mechanics::measure(&jac, n, &game, &hessian_g, &hessian_d, &v);
     let operator = train

@@ -22,7 +22,7 @@ pub const LARGE_FROM: usize = 200;
 
 /// The solver used for matrices of [`LARGE_FROM`] rows or more, as the benchmark names it.
 pub const LARGE_SOLVER: &str = if cfg!(ganlab_lapack) {
-    "LAPACK dgeev (OpenBLAS, 2 threads)"
+    "LAPACK dgeev and dsyev (OpenBLAS, 2 threads)"
 } else {
     "faer"
 };
@@ -72,6 +72,45 @@ pub fn dense_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
 /// The order `dense_eigenvalues` returns: by real part, then imaginary part.
 fn sort(eig: &mut [Eigenvalue]) {
     eig.sort_by(|a, b| a.re.total_cmp(&b.re).then(a.im.total_cmp(&b.im)));
+}
+
+/// All eigenvalues of a symmetric matrix, ascending; only its lower triangle is read. Below
+/// [`LARGE_FROM`] rows from nalgebra, above from LAPACK's dsyev (OpenBLAS, on
+/// [`LAPACK_THREADS`] threads) where the build found it, else from faer (sequential). A
+/// dense probe takes three of these (both players' Hessians and the symmetric part of J):
+/// with nalgebra's unblocked solver (and its eigenvectors, which nothing read) they were half
+/// of a probe's time at 2403 parameters. A non-finite matrix gives NaN eigenvalues.
+pub fn symmetric_eigenvalues(sym: DMatrix<f64>) -> Vec<f64> {
+    let n = sym.nrows();
+    if sym.iter().any(|x| !x.is_finite()) {
+        return vec![f64::NAN; n];
+    }
+    let mut e: Vec<f64> = if n < LARGE_FROM {
+        sym.symmetric_eigenvalues().iter().copied().collect()
+    } else {
+        large_symmetric_eigenvalues(sym).unwrap_or_else(|| vec![f64::NAN; n])
+    };
+    e.sort_by(f64::total_cmp);
+    e
+}
+
+#[cfg(ganlab_lapack)]
+fn large_symmetric_eigenvalues(sym: DMatrix<f64>) -> Option<Vec<f64>> {
+    lapack_symmetric_eigenvalues(sym)
+}
+
+#[cfg(not(ganlab_lapack))]
+fn large_symmetric_eigenvalues(sym: DMatrix<f64>) -> Option<Vec<f64>> {
+    faer_symmetric_eigenvalues(&sym)
+}
+
+/// faer's self-adjoint solver, sequential (see [`faer_eigenvalues`]).
+#[cfg_attr(ganlab_lapack, allow(dead_code))]
+fn faer_symmetric_eigenvalues(sym: &DMatrix<f64>) -> Option<Vec<f64>> {
+    faer::set_global_parallelism(faer::Par::Seq);
+    let n = sym.nrows();
+    let m = faer::Mat::<f64>::from_fn(n, n, |i, j| sym[(i, j)]);
+    m.self_adjoint_eigenvalues(faer::Side::Lower).ok()
 }
 
 #[cfg(ganlab_lapack)]
@@ -150,22 +189,58 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
         }
         info
     };
-    // A poisoned lock only means another probe panicked; the setting it guards is still sound.
-    let _one_at_a_time = LAPACK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: sets OpenBLAS's global thread count; no other call is in flight (the lock).
-    unsafe { openblas_set_num_threads(LAPACK_THREADS) };
-    let mut query = [0.0; 1];
-    if dgeev(&mut query, -1) != 0 {
-        return None;
-    }
-    let lwork = query[0] as i32;
-    let info = dgeev(&mut vec![0.0; lwork.max(1) as usize], lwork);
+    let info = on_lapack_threads(|| {
+        let mut query = [0.0; 1];
+        if dgeev(&mut query, -1) != 0 {
+            return -1;
+        }
+        let lwork = query[0] as i32;
+        dgeev(&mut vec![0.0; lwork.max(1) as usize], lwork)
+    });
     (info == 0).then(|| {
         wr.iter()
             .zip(&wi)
             .map(|(&re, &im)| Eigenvalue { re, im })
             .collect()
     })
+}
+
+/// Runs `call` with OpenBLAS on [`LAPACK_THREADS`] threads, one call at a time in the process.
+#[cfg(ganlab_lapack)]
+fn on_lapack_threads<T>(call: impl FnOnce() -> T) -> T {
+    // A poisoned lock only means another probe panicked; the setting it guards is still sound.
+    let _one_at_a_time = LAPACK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: sets OpenBLAS's global thread count; no other call is in flight (the lock).
+    unsafe { openblas_set_num_threads(LAPACK_THREADS) };
+    call()
+}
+
+/// LAPACK's dsyev (OpenBLAS's build), eigenvalues only (tridiagonal reduction, then the
+/// root-free QR of dsterf), ascending. `None` where it did not converge.
+#[cfg(ganlab_lapack)]
+fn lapack_symmetric_eigenvalues(mut sym: DMatrix<f64>) -> Option<Vec<f64>> {
+    let n = sym.nrows();
+    let n32 = i32::try_from(n).ok()?;
+    let mut w = vec![0.0; n];
+    // nalgebra stores columns one after another, as LAPACK reads them; 'L': the lower
+    // triangle.
+    let a = sym.as_mut_slice();
+    let mut dsyev = |work: &mut [f64], lwork: i32| {
+        let mut info = 0;
+        // SAFETY: a is n x n with leading dimension n, w has n entries, work has lwork
+        // entries (1 for the query); jobz = 'N' reads and writes nothing else.
+        unsafe { lapack::dsyev(b'N', b'L', n32, a, n32, &mut w, work, lwork, &mut info) };
+        info
+    };
+    let info = on_lapack_threads(|| {
+        let mut query = [0.0; 1];
+        if dsyev(&mut query, -1) != 0 {
+            return -1;
+        }
+        let lwork = query[0] as i32;
+        dsyev(&mut vec![0.0; lwork.max(1) as usize], lwork)
+    });
+    (info == 0).then_some(w)
 }
 
 /// Balances a row-major `n x n` matrix in place by a diagonal similarity D^-1 A D with powers
@@ -336,6 +411,21 @@ mod tests {
         for t in together {
             assert!(t == alone, "a concurrent call gave other bits");
         }
+        // The symmetric solver shares the lock and the thread count.
+        let (sym, _) = symmetric_with_eigenvalues(n, 9);
+        let sym_bits = |e: Vec<f64>| -> Vec<u64> { e.iter().map(|x| x.to_bits()).collect() };
+        let alone = sym_bits(lapack_symmetric_eigenvalues(sym.clone()).unwrap());
+        std::thread::scope(|s| {
+            let calls: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| sym_bits(lapack_symmetric_eigenvalues(sym.clone()).unwrap())))
+                .collect();
+            for c in calls {
+                assert!(
+                    c.join().unwrap() == alone,
+                    "a concurrent dsyev gave other bits"
+                );
+            }
+        });
     }
 
     #[test]
@@ -370,6 +460,45 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// Q diag(want) Q^T for a random orthogonal Q (from a QR factorisation), with `want`
+    /// spread over [-3, 5] and one value repeated.
+    fn symmetric_with_eigenvalues(n: usize, seed: u64) -> (DMatrix<f64>, Vec<f64>) {
+        use rand::Rng;
+        let mut rng = crate::rng::stream(seed, crate::rng::Stream::Eval);
+        let r = DMatrix::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0));
+        let q = r.qr().q();
+        let mut want: Vec<f64> = (0..n).map(|i| -3.0 + 8.0 * i as f64 / n as f64).collect();
+        want[1] = want[0];
+        let sym =
+            &q * DMatrix::from_diagonal(&nalgebra::DVector::from_vec(want.clone())) * q.transpose();
+        // Exactly symmetric, as the probes pass it.
+        ((&sym + sym.transpose()) * 0.5, want)
+    }
+
+    #[test]
+    fn every_symmetric_solver_finds_the_eigenvalues_a_matrix_was_built_with() {
+        for n in [LARGE_FROM / 4, LARGE_FROM + 13] {
+            let (sym, want) = symmetric_with_eigenvalues(n, 3);
+            #[allow(unused_mut)] // pushed to only where OpenBLAS is linked
+            let mut solvers = vec![
+                ("symmetric_eigenvalues", symmetric_eigenvalues(sym.clone())),
+                ("faer", faer_symmetric_eigenvalues(&sym).unwrap()),
+            ];
+            #[cfg(ganlab_lapack)]
+            solvers.push(("lapack", lapack_symmetric_eigenvalues(sym.clone()).unwrap()));
+            for (name, mut got) in solvers {
+                got.sort_by(f64::total_cmp);
+                assert_eq!(got.len(), n, "{name}");
+                for (x, y) in got.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-12 * 5.0, "{name} at n = {n}: {x} vs {y}");
+                }
+            }
+        }
+        let mut broken = symmetric_with_eigenvalues(LARGE_FROM, 4).0;
+        broken[(7, 3)] = f64::INFINITY;
+        assert!(symmetric_eigenvalues(broken).iter().all(|x| x.is_nan()));
     }
 
     #[test]
