@@ -167,6 +167,10 @@ enum Command {
         /// With --spectrum: time the top K eigenvalues by Arnoldi instead of the full spectrum.
         #[arg(long)]
         arnoldi: Option<usize>,
+        /// With --spectrum: threads of the dense eigenvalue solvers, as `probe.eigen_threads`
+        /// sets them (default: 2 for OpenBLAS, 1 for faer).
+        #[arg(long, value_name = "THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        eigen_threads: Option<u16>,
         /// Time `ganlab report` on a synthetic study of TRIALS trials x 5000 recorded steps
         /// (ring-8 tables with probes every 500 steps) written to a temporary folder.
         #[arg(long, value_name = "TRIALS")]
@@ -581,6 +585,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             backend,
             spectrum,
             arnoldi,
+            eigen_threads,
             report,
             checkpoint,
             dcgan,
@@ -671,14 +676,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             if spectrum {
                 let widths = width.map(|w| vec![w]).unwrap_or_else(|| vec![16, 32, 64]);
+                let threads = eigen_threads.map(usize::from);
                 println!(
                     "eigenvalues from {LARGE} rows: {}",
-                    ganlab::probe::spectrum::LARGE_SOLVER,
+                    ganlab::probe::spectrum::large_solver(threads),
                     LARGE = ganlab::probe::spectrum::LARGE_FROM
                 );
                 println!("game                 params  jacobian_s  eigen_s  total_s  symmetric_s");
                 for w in widths {
-                    let t = ganlab::bench::spectrum_timing(w, 256)?;
+                    let t = ganlab::probe::spectrum::with_threads(threads, || {
+                        ganlab::bench::spectrum_timing(w, 256)
+                    })?;
                     println!(
                         "MLP 2x{w:<4} tanh f64  {:>7} {:>11.2} {:>8.2} {:>8.2} {:>12.2}",
                         t.params,

@@ -729,6 +729,11 @@ prior_model = { kind = \"gmm\" }
             vec!["base.probe.product".into(), "unknown variant".into()],
         ),
         (
+            "no threads for the eigenvalues",
+            "[base]\nprobe = { every = 5, eigen_threads = 0 }\n".into(),
+            vec!["base.probe.eigen_threads".into(), "[1, 1024]".into()],
+        ),
+        (
             "a dense probe too large",
             "[base]\nprobe = { max_dense = 200000000 }\n".into(),
             vec!["base.probe.max_dense".into(), "100000000".into()],
@@ -1211,6 +1216,70 @@ record = { every = 1, modes_every = 3, eval_samples = 100, checkpoint_every = 3 
 train = { batch = 8 }
 probe = { every = 3, batch = 16 }
 "#;
+
+/// probe.eigen_threads: each count's trial says in status.toml what computed its spectra,
+/// those off the default count say that their bits differ (and `run` prints it), the spectra
+/// agree to rounding, and probing a checkpoint again uses the trial's count.
+#[test]
+fn eigen_threads_are_recorded_and_change_only_the_last_bits() {
+    use ganlab::probe::spectrum::DEFAULT_EIGEN_THREADS;
+    let tmp = tempfile::tempdir().unwrap();
+    // 423 parameters: the large solvers' range (200 rows and up).
+    let text_in = PROBED
+        .replace("depth = 1, width = 4", "depth = 2, width = 12")
+        .replace(
+            "probe = { every = 3, batch = 16 }",
+            "probe = { every = 3, batch = 16 }\n[sweep]\n\"probe.eigen_threads\" = [2, 1, 3]",
+        );
+    let file = write(tmp.path(), "threads.toml", &text_in);
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut trials: Vec<PathBuf> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("status.toml").exists())
+        .collect();
+    trials.sort();
+    assert_eq!(trials.len(), 3);
+    let game = |t: &Path| -> Vec<(f64, f64)> {
+        rows(&t.join("eigen.csv"))
+            .into_iter()
+            .filter(|r| r[1] == "game")
+            .map(|r| (r[4].parse().unwrap(), r[5].parse().unwrap()))
+            .collect()
+    };
+    let first = game(&trials[0]);
+    assert_eq!(first.len(), 3 * 423, "three dense probes of 423 parameters");
+    let radius = first.iter().map(|(a, b)| a.hypot(*b)).fold(0.0, f64::max);
+    for (trial, threads) in trials.iter().zip([2, 1, 3]) {
+        let status = fs::read_to_string(trial.join("status.toml")).unwrap();
+        assert!(status.contains(&format!("{threads} thread(s)")), "{status}");
+        let said = format!("probe.eigen_threads = {threads}: dense spectra");
+        assert_eq!(
+            status.contains(&said),
+            threads != DEFAULT_EIGEN_THREADS,
+            "{status}"
+        );
+        assert_eq!(
+            text(&o).contains(&said),
+            threads != DEFAULT_EIGEN_THREADS,
+            "{}",
+            text(&o)
+        );
+        for (x, y) in game(trial).iter().zip(&first) {
+            let d = (x.0 - y.0).abs() + (x.1 - y.1).abs();
+            assert!(d < 1e-12 * radius, "{threads} threads: {x:?} vs {y:?}");
+        }
+    }
+    let o = ganlab(&["probe", trials[2].to_str().unwrap(), "--step", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let recorded: Vec<Vec<String>> = rows(&trials[2].join("eigen.csv"))
+        .into_iter()
+        .filter(|r| r[0] == "3")
+        .collect();
+    assert_eq!(rows(&trials[2].join("probes/step-3/eigen.csv")), recorded);
+}
 
 #[test]
 fn probing_a_spectrally_normalised_checkpoint_again_gives_the_recorded_numbers() {

@@ -270,9 +270,11 @@ pub fn probe_point(
     lr_g: f64,
     lr_d: f64,
 ) -> ProbeReport {
-    if field.dims().2 <= cfg.max_dense {
-        probe_dense_with(field, p, lr_g, lr_d, cfg.product, Some(train))
-    } else {
-        probe_krylov(field, p, cfg, seed)
-    }
+    spectrum::with_threads(cfg.eigen_threads, || {
+        if field.dims().2 <= cfg.max_dense {
+            probe_dense_with(field, p, lr_g, lr_d, cfg.product, Some(train))
+        } else {
+            probe_krylov(field, p, cfg, seed)
+        }
+    })
 }

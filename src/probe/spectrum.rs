@@ -20,24 +20,63 @@ pub struct Eigenvalue {
 /// at n = 2000 on the reference machine, faer 1.5 s.
 pub const LARGE_FROM: usize = 200;
 
-/// The solver used for matrices of [`LARGE_FROM`] rows or more, as the benchmark names it.
-pub const LARGE_SOLVER: &str = if cfg!(ganlab_lapack) {
-    "LAPACK dgeev and dsyev (OpenBLAS, 2 threads)"
-} else {
-    "faer"
-};
-
 /// OpenBLAS threads for the large-matrix solver: a constant, not the machine's core count, so
 /// the bits depend on the build alone (OpenBLAS's results change in the last bits with its
 /// thread count, and are the same run after run at a fixed one). Measured on a 2403-row game
 /// Jacobian (ring-8 MLP 2x32, 2 cores): 2.0 s with 2 threads against 4.4-4.7 s with 1, the
-/// eigenvalues apart by at most 5e-15 of the spectral radius. One call at a time in the process
-/// (`LAPACK_LOCK`): the thread count is OpenBLAS's global setting, and trials probe in parallel.
-#[cfg(ganlab_lapack)]
+/// eigenvalues apart by at most 5e-15 of the spectral radius. `probe.eigen_threads` sets
+/// another count for a trial ([`with_threads`]).
 pub const LAPACK_THREADS: i32 = 2;
 
-#[cfg(ganlab_lapack)]
-static LAPACK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// One large dense solve at a time in the process: the thread count is OpenBLAS's (and
+/// faer's) global setting, and trials probe in parallel.
+static SOLVER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// `probe.eigen_threads` of the probe running on this thread (see [`with_threads`]).
+    static THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with the large solvers on `threads` threads (`probe.eigen_threads`; None: the
+/// default, whose bits are the same on every machine). A setting of the calling thread rather
+/// than an argument: every spectrum a probe takes (J's, the Hessians', the scheme's matrices')
+/// should use it, through a dozen pure functions that otherwise need no such argument.
+pub fn with_threads<T>(threads: Option<usize>, f: impl FnOnce() -> T) -> T {
+    let before = THREADS.with(|t| t.replace(threads));
+    let out = f();
+    THREADS.with(|t| t.set(before));
+    out
+}
+
+/// The large solvers' thread count when `probe.eigen_threads` is unset: OpenBLAS's fixed
+/// [`LAPACK_THREADS`], faer sequential.
+pub const DEFAULT_EIGEN_THREADS: usize = if cfg!(ganlab_lapack) {
+    LAPACK_THREADS as usize
+} else {
+    1
+};
+
+/// `probe.eigen_threads` where it asks for another count than [`DEFAULT_EIGEN_THREADS`]
+/// (whose numbers are the default's).
+pub fn other_eigen_threads(threads: Option<usize>) -> Option<usize> {
+    threads.filter(|&t| t != DEFAULT_EIGEN_THREADS)
+}
+
+/// What computes dense spectra of [`LARGE_FROM`] rows and more with `threads`
+/// (`probe.eigen_threads`), as a trial's status.toml records it.
+pub fn large_solver(threads: Option<usize>) -> String {
+    let name = match cfg!(ganlab_lapack) {
+        true => "LAPACK dgeev and dsyev (OpenBLAS)",
+        false => "faer",
+    };
+    match other_eigen_threads(threads) {
+        None => format!("{name}, {DEFAULT_EIGEN_THREADS} thread(s)"),
+        Some(t) => format!(
+            "{name}, {t} thread(s) (probe.eigen_threads: the last bits differ from those on the \
+             default {DEFAULT_EIGEN_THREADS}, which are the same on every machine)"
+        ),
+    }
+}
 
 /// All eigenvalues of a dense row-major `n x n` matrix, sorted by real part then imaginary
 /// part. A diverged (non-finite) matrix, or one on which the QR iteration does not converge,
@@ -104,13 +143,26 @@ fn large_symmetric_eigenvalues(sym: DMatrix<f64>) -> Option<Vec<f64>> {
     faer_symmetric_eigenvalues(&sym)
 }
 
-/// faer's self-adjoint solver, sequential (see [`faer_eigenvalues`]).
+/// faer's self-adjoint solver (threads as in [`faer_eigenvalues`]).
 #[cfg_attr(ganlab_lapack, allow(dead_code))]
 fn faer_symmetric_eigenvalues(sym: &DMatrix<f64>) -> Option<Vec<f64>> {
-    faer::set_global_parallelism(faer::Par::Seq);
     let n = sym.nrows();
     let m = faer::Mat::<f64>::from_fn(n, n, |i, j| sym[(i, j)]);
-    m.self_adjoint_eigenvalues(faer::Side::Lower).ok()
+    on_faer_threads(|| m.self_adjoint_eigenvalues(faer::Side::Lower).ok())
+}
+
+/// Runs `call` with faer sequential (its numbers then do not depend on the machine), or on
+/// `probe.eigen_threads` threads where the probe set it; one call at a time.
+#[cfg_attr(ganlab_lapack, allow(dead_code))]
+fn on_faer_threads<T>(call: impl FnOnce() -> T) -> T {
+    let par = match other_eigen_threads(THREADS.with(|t| t.get())) {
+        None => faer::Par::Seq,
+        Some(t) => faer::Par::rayon(t),
+    };
+    // A poisoned lock only means another probe panicked; the setting it guards is still sound.
+    let _one_at_a_time = SOLVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    faer::set_global_parallelism(par);
+    call()
 }
 
 #[cfg(ganlab_lapack)]
@@ -133,15 +185,14 @@ fn nalgebra_eigenvalues(matrix: &[f64], n: usize) -> Vec<Eigenvalue> {
         .collect()
 }
 
-/// faer, run sequentially so that the numbers do not depend on the thread count. `None` where
-/// the QR iteration did not converge.
+/// faer, sequential unless `probe.eigen_threads` says otherwise (see [`on_faer_threads`]).
+/// `None` where the QR iteration did not converge.
 #[cfg_attr(ganlab_lapack, allow(dead_code))]
 fn faer_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     let mut balanced = matrix.to_vec();
     balance(&mut balanced, n);
-    faer::set_global_parallelism(faer::Par::Seq);
     let m = faer::Mat::<f64>::from_fn(n, n, |i, j| balanced[i * n + j]);
-    let eig = m.eigenvalues().ok()?;
+    let eig = on_faer_threads(|| m.eigenvalues().ok())?;
     Some(
         eig.iter()
             .map(|c| Eigenvalue { re: c.re, im: c.im })
@@ -205,13 +256,17 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     })
 }
 
-/// Runs `call` with OpenBLAS on [`LAPACK_THREADS`] threads, one call at a time in the process.
+/// Runs `call` with OpenBLAS on [`LAPACK_THREADS`] threads, or on `probe.eigen_threads` where
+/// the probe set it; one call at a time in the process.
 #[cfg(ganlab_lapack)]
 fn on_lapack_threads<T>(call: impl FnOnce() -> T) -> T {
+    let threads = THREADS
+        .with(|t| t.get())
+        .map_or(LAPACK_THREADS, |t| i32::try_from(t).unwrap_or(i32::MAX));
     // A poisoned lock only means another probe panicked; the setting it guards is still sound.
-    let _one_at_a_time = LAPACK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = SOLVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: sets OpenBLAS's global thread count; no other call is in flight (the lock).
-    unsafe { openblas_set_num_threads(LAPACK_THREADS) };
+    unsafe { openblas_set_num_threads(threads) };
     call()
 }
 
@@ -499,6 +554,56 @@ mod tests {
         let mut broken = symmetric_with_eigenvalues(LARGE_FROM, 4).0;
         broken[(7, 3)] = f64::INFINITY;
         assert!(symmetric_eigenvalues(broken).iter().all(|x| x.is_nan()));
+    }
+
+    /// probe.eigen_threads: another thread count gives the same spectrum to rounding, the
+    /// same bits run after run at that count, and the default again once the probe is over.
+    #[test]
+    fn another_thread_count_moves_only_the_last_bits_and_ends_with_the_probe() {
+        use rand::Rng;
+        let n = LARGE_FROM + 41;
+        let mut rng = crate::rng::stream(11, crate::rng::Stream::Eval);
+        let a: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (sym, want) = symmetric_with_eigenvalues(n, 12);
+        let spectra = || (dense_eigenvalues(&a, n), symmetric_eigenvalues(sym.clone()));
+        let default = spectra();
+        let radius = default
+            .0
+            .iter()
+            .map(|e| e.re.hypot(e.im))
+            .fold(0.0, f64::max);
+        for threads in [1, 3] {
+            let other = with_threads(Some(threads), spectra);
+            assert_eq!(
+                with_threads(Some(threads), spectra),
+                other,
+                "{threads} threads, twice"
+            );
+            for (x, y) in other.0.iter().zip(&default.0) {
+                let d = (x.re - y.re).abs() + (x.im - y.im).abs();
+                assert!(d < 1e-12 * radius, "{threads} threads: {x:?} vs {y:?}");
+            }
+            for (x, y) in other.1.iter().zip(&want) {
+                assert!((x - y).abs() < 5e-12, "{threads} threads: {x} vs {y}");
+            }
+        }
+        // The count reaches the solvers.
+        #[cfg(ganlab_lapack)]
+        {
+            extern "C" {
+                fn openblas_get_num_threads() -> std::os::raw::c_int;
+            }
+            // SAFETY: reads OpenBLAS's thread setting.
+            let get = || on_lapack_threads(|| unsafe { openblas_get_num_threads() });
+            assert_eq!(with_threads(Some(3), get), 3);
+            assert_eq!(get(), LAPACK_THREADS);
+        }
+        let par = || on_faer_threads(faer::get_global_parallelism);
+        assert!(matches!(with_threads(Some(3), par), faer::Par::Rayon(t) if t.get() == 3));
+        assert!(matches!(par(), faer::Par::Seq));
+        assert_eq!(spectra(), default, "the setting ends with the call");
+        assert_eq!(with_threads(Some(DEFAULT_EIGEN_THREADS), spectra), default);
+        assert_eq!(other_eigen_threads(Some(DEFAULT_EIGEN_THREADS)), None);
     }
 
     #[test]

@@ -833,6 +833,13 @@ pub struct ProbeConfig {
     /// Where the products with J run: `cpu` (f64 on the CPU, whatever the trial's backend) or
     /// `trial` (the trial's backend: f32 on a GPU). Eigen-decompositions run on the CPU.
     pub device: ProbeDevice,
+    /// Threads for the dense spectra of 200 rows and more (OpenBLAS's dgeev and dsyev, or
+    /// faer's solvers). Unset: OpenBLAS on 2 threads and faer on 1, whose bits are the same on
+    /// every machine; any other count is faster on a machine with more cores, but its
+    /// eigenvalues differ in their last bits (a few 1e-15 of the largest) from the default's,
+    /// and the trial's status.toml says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eigen_threads: Option<usize>,
 }
 
 /// Where a probe's products with the game Jacobian run.
@@ -858,6 +865,7 @@ impl Default for ProbeConfig {
             max_krylov: 400,
             max_restarts: 50,
             device: ProbeDevice::Cpu,
+            eigen_threads: None,
         }
     }
 }

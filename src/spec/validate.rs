@@ -199,6 +199,9 @@ pub(crate) fn check(c: &TrialConfig) -> Check {
     non_negative("record.checkpoint_minutes", r.checkpoint_minutes)?;
     count("probe.batch", c.probe.batch, 1, 1 << 20)?;
     count("probe.max_dense", c.probe.max_dense, 1, 100_000_000)?;
+    if let Some(threads) = c.probe.eigen_threads {
+        count("probe.eigen_threads", threads, 1, 1024)?;
+    }
     if c.probe.device == crate::spec::ProbeDevice::Trial
         && c.probe.product == crate::spec::ProbeProduct::FiniteDifference
         && matches!(c.backend, BackendKind::Cuda | BackendKind::Wgpu)

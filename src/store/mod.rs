@@ -169,6 +169,10 @@ pub struct TrialStatus {
     /// The machine that ran (or is running) the trial.
     #[serde(default)]
     pub host: String,
+    /// What computes the probes' dense spectra of 200 rows and more, on how many threads
+    /// (`probe.eigen_threads`); absent when the trial has no probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eigen_solver: Option<String>,
     /// When this run of the trial started and ended (RFC 3339, UTC).
     #[serde(default)]
     pub started_at: String,
@@ -236,11 +240,24 @@ impl TrialStatus {
             precision: format!("{:?}", cfg.precision).to_lowercase(),
             device: String::new(),
             host: host_name(),
+            eigen_solver: (cfg.probe.every > 0)
+                .then(|| crate::probe::spectrum::large_solver(cfg.probe.eigen_threads)),
             started_at: now(),
             ended_at: None,
             resumed_from: None,
             error: None,
-            notes: Vec::new(),
+            // Said where `ganlab run` prints it too: these numbers are not the default's.
+            notes: (cfg.probe.every > 0)
+                .then(|| crate::probe::spectrum::other_eigen_threads(cfg.probe.eigen_threads))
+                .flatten()
+                .map(|t| {
+                    format!(
+                        "probe.eigen_threads = {t}: dense spectra of 200 rows and more were \
+                         computed on {t} thread(s); their last bits differ from the default's"
+                    )
+                })
+                .into_iter()
+                .collect(),
             streams,
             finals: Vec::new(),
         }
