@@ -1,7 +1,8 @@
 # Usage: python3 tools/pytorch_reference.py WIDTH [THREADS]   (needs torch; not part of the build or tests)
 """PyTorch reference for ganlab's dense probe benchmark: the ring-8 MLP game with 2 x width tanh
 players, batch 256, f64; the game vector field v = (grad_theta L_G, grad_phi L_D) for the
-non-saturating loss, its Jacobian by double-backprop jacrev, and all eigenvalues."""
+non-saturating loss, its Jacobian by double-backprop jacrev, and all eigenvalues; then the
+symmetric spectra a dense probe adds (printed apart from the total)."""
 import sys, time, math
 import torch
 from torch.func import jacrev, functional_call, grad
@@ -39,4 +40,10 @@ def field(p):
 p = torch.cat([v.detach().reshape(-1) for v in list(G.parameters()) + list(D.parameters())])
 t = time.time(); J = jacrev(field)(p); tj = time.time() - t
 t = time.time(); e = torch.linalg.eigvals(J); te = time.time() - t
-print(f"width={width} params={p.numel()} threads={torch.get_num_threads()} jacobian_s={tj:.2f} eigvals_s={te:.2f} total_s={tj+te:.2f} trace_err={abs(J.trace()-e.sum().real).item():.2e}")
+# The symmetric spectra ganlab's dense probe adds (`symmetric_s` of `ganlab bench --spectrum`):
+# both players' Hessian blocks and J's symmetric part, eigenvalues only.
+t = time.time()
+for S in (J[:ng, :ng], J[ng:, ng:], J):
+    torch.linalg.eigvalsh((S + S.T) / 2)
+ts = time.time() - t
+print(f"width={width} params={p.numel()} threads={torch.get_num_threads()} jacobian_s={tj:.2f} eigvals_s={te:.2f} total_s={tj+te:.2f} symmetric_s={ts:.2f} trace_err={abs(J.trace()-e.sum().real).item():.2e}")

@@ -114,8 +114,8 @@ fn sort(eig: &mut [Eigenvalue]) {
 }
 
 /// All eigenvalues of a symmetric matrix, ascending; only its lower triangle is read. Below
-/// [`LARGE_FROM`] rows from nalgebra, above from LAPACK's dsyev (OpenBLAS, on
-/// [`LAPACK_THREADS`] threads) where the build found it, else from faer (sequential). A
+/// [`LARGE_FROM`] rows from nalgebra, above from LAPACK's dsyev or dsyev_2stage (OpenBLAS)
+/// where the build found it, else from faer, on the threads of [`with_threads`]. A
 /// dense probe takes three of these (both players' Hessians and the symmetric part of J):
 /// with nalgebra's unblocked solver (and its eigenvectors, which nothing read) they were half
 /// of a probe's time at 2403 parameters. A non-finite matrix gives NaN eigenvalues.
