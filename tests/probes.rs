@@ -565,6 +565,12 @@ fn a_spectrally_normalised_games_jacobian_equals_central_finite_differences() {
     }
 }
 
+/// The eigenvalues of I - eta J of a 2 x 2 game, as a probe passes them to
+/// `operator::measure`.
+fn plain(jac: &[f64], eta: f64, game: &[Eigenvalue]) -> Vec<Eigenvalue> {
+    ganlab::probe::spectrum::gd_step_eigenvalues(jac, 2, &[eta, eta], Some(game))
+}
+
 #[test]
 fn consensus_and_sga_field_matrices_on_the_dirac_gan_have_the_known_spectra() {
     use ganlab::probe::operator::measure;
@@ -581,7 +587,7 @@ fn consensus_and_sga_field_matrices_on_the_dirac_gan_have_the_known_spectra() {
             consensus_weight: 1.0,
             ..Default::default()
         };
-        let o = measure(&jac, 2, 1, &[0.2, 0.2], &game, &t);
+        let o = measure(&jac, 2, 1, &[0.2, 0.2], &plain(&jac, 0.2, &game), &t);
         assert_pair(&o.field, 0.25, 0.5, &format!("{loss:?} consensus"));
         // Its step map is I - h (J + J^T J): eigenvalues 1 - 0.2 (0.25 +- 0.5i).
         assert!(
@@ -591,11 +597,11 @@ fn consensus_and_sga_field_matrices_on_the_dirac_gan_have_the_known_spectra() {
         );
         t.update = UpdateScheme::Sga;
         t.sga_weight = 2.0;
-        let o = measure(&jac, 2, 1, &[0.2, 0.2], &game, &t);
+        let o = measure(&jac, 2, 1, &[0.2, 0.2], &plain(&jac, 0.2, &game), &t);
         assert_pair(&o.field, 0.5, 0.5, &format!("{loss:?} sga"));
         // Simultaneous steps follow J itself: no field matrix of their own.
         t.update = UpdateScheme::Simultaneous;
-        let o = measure(&jac, 2, 1, &[0.2, 0.2], &game, &t);
+        let o = measure(&jac, 2, 1, &[0.2, 0.2], &plain(&jac, 0.2, &game), &t);
         assert!(o.field.is_empty());
         assert!((o.step_radius - (1.0f64).hypot(0.1)).abs() < 1e-12);
     }
@@ -617,7 +623,7 @@ fn step_maps_on_the_bilinear_game_have_their_closed_form_radii() {
                 update,
                 ..Default::default()
             };
-            measure(&jac, 2, 1, &[eta, eta], &game, &t).step_radius
+            measure(&jac, 2, 1, &[eta, eta], &plain(&jac, eta, &game), &t).step_radius
         };
         let close = |a: f64, b: f64, what: &str| {
             assert!((a - b).abs() < 1e-10, "eta {eta} {what}: {a} vs {b}")

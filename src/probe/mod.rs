@@ -14,8 +14,7 @@ use nalgebra::DMatrix;
 use crate::spec::ProbeProduct;
 use field::GameField;
 use spectrum::{
-    dense_eigenvalues, equal_rate_gd_radius, figures, gd_radius_per_coordinate,
-    simultaneous_gd_radius, Eigenvalue, SpectrumFigures,
+    dense_eigenvalues, figures, gd_step_eigenvalues, largest_modulus, Eigenvalue, SpectrumFigures,
 };
 
 /// Evaluates `$body` with `$B` the backend a probe of `$field` computes on and `$dev` its
@@ -116,20 +115,6 @@ pub fn jacobian(field: &GameField, p: &[f64], product: ProbeProduct) -> Vec<f64>
 /// The spectral radius of I - H J, H = diag(step size of each coordinate): `lr_g` for the
 /// generator's coordinates (scaled for a fine-tuned prior model's, see
 /// `Game::generator_lr_scale`), `lr_d` for the discriminator's.
-fn gd_radius(field: &GameField, jac: &[f64], game: &[Eigenvalue], lr_g: f64, lr_d: f64) -> f64 {
-    let (ng, _, n) = field.dims();
-    let scales = &field.game.generator_lr_scale;
-    if scales.iter().all(|&s| s == 1.0) {
-        // One eigendecomposition fewer when the players share a step size.
-        return if lr_g == lr_d {
-            equal_rate_gd_radius(game, lr_g)
-        } else {
-            simultaneous_gd_radius(jac, n, ng, lr_g, lr_d)
-        };
-    }
-    gd_radius_per_coordinate(jac, n, &coordinate_rates(field, lr_g, lr_d))
-}
-
 /// Each coordinate's step size: `lr_g` (scaled for a fine-tuned prior model's tensors) for
 /// the generator's, `lr_d` for the discriminator's.
 fn coordinate_rates(field: &GameField, lr_g: f64, lr_d: f64) -> Vec<f64> {
@@ -162,15 +147,18 @@ pub fn probe_dense_with(
     let hessian_d = hessian_eigenvalues(m.view((ng, ng), (n - ng, n - ng)).into_owned());
     let v = on_probe_backend!(field, |B, dev| field.fields::<B>(p, dev));
     let mechanics = mechanics::measure(&jac, n, &game, &hessian_g, &hessian_d, &v);
-    let operator = train
-        .map(|t| operator::measure(&jac, n, ng, &coordinate_rates(field, lr_g, lr_d), &game, t));
+    // I - H J's eigenvalues, once: the radius of plain gradient descent at the trial's rates,
+    // and the simultaneous scheme's step map.
+    let etas = coordinate_rates(field, lr_g, lr_d);
+    let plain_step = gd_step_eigenvalues(&jac, n, &etas, Some(&game));
+    let operator = train.map(|t| operator::measure(&jac, n, ng, &etas, &plain_step, t));
     ProbeReport {
         operator,
         hessian_g,
         hessian_d,
         mechanics,
         figures: figures(&game),
-        gd_radius: gd_radius(field, &jac, &game, lr_g, lr_d),
+        gd_radius: largest_modulus(&plain_step),
         game_method: "dense",
         hessian_method: "dense",
         game_residuals: Vec::new(),

@@ -153,14 +153,16 @@ pub fn radius(eig: &[Eigenvalue]) -> f64 {
     )
 }
 
-/// The scheme's matrices at a point with Jacobian `jac` (row-major, `n x n`) and J's
-/// eigenvalues `game`, for per-coordinate step sizes `etas`.
+/// The scheme's matrices at a point with Jacobian `jac` (row-major, `n x n`), for
+/// per-coordinate step sizes `etas`; `plain_step` holds the eigenvalues of I - diag(etas) J
+/// (`spectrum::gd_step_eigenvalues`), the step map of simultaneous steps, which the probe has
+/// already taken for its gradient-descent radius.
 pub fn measure(
     jac: &[f64],
     n: usize,
     ng: usize,
     etas: &[f64],
-    game: &[Eigenvalue],
+    plain_step: &[Eigenvalue],
     t: &TrainConfig,
 ) -> SchemeOperator {
     let field = field_matrix(jac, n, t)
@@ -170,15 +172,8 @@ pub fn measure(
         })
         .unwrap_or_default();
     let top = etas.iter().copied().fold(0.0f64, f64::max);
-    let equal = etas.iter().all(|e| *e == top);
-    // Plain simultaneous steps with one step size: 1 - eta lambda, from J's eigenvalues.
-    let step = if t.update == UpdateScheme::Simultaneous && t.n_critic == 1 && equal {
-        game.iter()
-            .map(|e| Eigenvalue {
-                re: 1.0 - top * e.re,
-                im: -top * e.im,
-            })
-            .collect()
+    let step = if t.update == UpdateScheme::Simultaneous && t.n_critic == 1 {
+        plain_step.to_vec()
     } else {
         step_map(jac, n, ng, etas, t)
             .map(|m| step_eigenvalues(&m, top))

@@ -423,9 +423,30 @@ pub fn simultaneous_gd_radius(
 /// at 1, and nalgebra's Schur iteration was seen to take many seconds on a 108 x 108 one.
 /// diag(etas) J is scaled by the largest step first, so its eigenvalues are of J's size.
 pub fn gd_radius_per_coordinate(jacobian: &[f64], n: usize, etas: &[f64]) -> f64 {
+    largest_modulus(&gd_step_eigenvalues(jacobian, n, etas, None))
+}
+
+/// The eigenvalues of I - diag(etas) J, the step map of plain simultaneous gradient descent:
+/// 1 - eta lambda from J's eigenvalues `game` where every coordinate has the same step eta
+/// and they are given, else 1 - top mu over the eigenvalues mu of diag(etas / top) J (see
+/// [`gd_radius_per_coordinate`]). A dense probe takes them once for both its
+/// `gd_spectral_radius` and the simultaneous scheme's step map.
+pub fn gd_step_eigenvalues(
+    jacobian: &[f64],
+    n: usize,
+    etas: &[f64],
+    game: Option<&[Eigenvalue]>,
+) -> Vec<Eigenvalue> {
     let top = etas.iter().copied().fold(0.0f64, f64::max);
     if top <= 0.0 {
-        return 1.0;
+        return vec![Eigenvalue { re: 1.0, im: 0.0 }; n];
+    }
+    let step = |e: &Eigenvalue| Eigenvalue {
+        re: 1.0 - top * e.re,
+        im: -top * e.im,
+    };
+    if let Some(game) = game.filter(|_| etas.iter().all(|&e| e == top)) {
+        return game.iter().map(step).collect();
     }
     let mut m = vec![0.0; n * n];
     for i in 0..n {
@@ -434,10 +455,13 @@ pub fn gd_radius_per_coordinate(jacobian: &[f64], n: usize, etas: &[f64]) -> f64
             m[i * n + j] = scale * jacobian[i * n + j];
         }
     }
-    dense_eigenvalues(&m, n)
-        .iter()
-        .map(|e| (1.0 - top * e.re).hypot(top * e.im))
-        .fold(0.0, f64::max)
+    dense_eigenvalues(&m, n).iter().map(step).collect()
+}
+
+/// The largest modulus of a step map's eigenvalues (0 for none; NaN values are passed over,
+/// as the radii always did).
+pub fn largest_modulus(eig: &[Eigenvalue]) -> f64 {
+    eig.iter().map(|e| e.re.hypot(e.im)).fold(0.0, f64::max)
 }
 
 #[cfg(test)]
