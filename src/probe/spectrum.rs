@@ -216,7 +216,7 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
     let (mut wr, mut wi) = (vec![0.0; n], vec![0.0; n]);
     let mut no_vectors = [0.0; 1];
     // One call shape for the workspace-size query (lwork = -1) and the computation.
-    let mut dgeev = |work: &mut [f64], lwork: i32| {
+    let dgeev = |work: &mut [f64], lwork: i32| {
         let mut info = 0;
         // SAFETY: every slice has the length dgeev reads or writes for jobvl = jobvr = 'N'
         // (a: n x n, wr/wi: n, vl/vr: 1 with ld 1, work: lwork, or 1 for the query).
@@ -240,19 +240,26 @@ fn lapack_eigenvalues(matrix: &[f64], n: usize) -> Option<Vec<Eigenvalue>> {
         }
         info
     };
-    let info = on_lapack_threads(|| {
-        let mut query = [0.0; 1];
-        if dgeev(&mut query, -1) != 0 {
-            return -1;
-        }
-        let lwork = query[0] as i32;
-        dgeev(&mut vec![0.0; lwork.max(1) as usize], lwork)
-    });
+    let info = with_workspace(dgeev);
     (info == 0).then(|| {
         wr.iter()
             .zip(&wi)
             .map(|(&re, &im)| Eigenvalue { re, im })
             .collect()
+    })
+}
+
+/// Calls a LAPACK routine twice on the threads of [`on_lapack_threads`]: with lwork = -1 for
+/// its workspace size, then with that workspace. `call(work, lwork)` returns LAPACK's info.
+#[cfg(ganlab_lapack)]
+fn with_workspace(mut call: impl FnMut(&mut [f64], i32) -> i32) -> i32 {
+    on_lapack_threads(|| {
+        let mut query = [0.0; 1];
+        if call(&mut query, -1) != 0 {
+            return -1;
+        }
+        let lwork = query[0] as i32;
+        call(&mut vec![0.0; lwork.max(1) as usize], lwork)
     })
 }
 
@@ -289,7 +296,7 @@ fn lapack_symmetric_eigenvalues(mut sym: DMatrix<f64>) -> Option<Vec<f64>> {
     // nalgebra stores columns one after another, as LAPACK reads them; 'L': the lower
     // triangle.
     let a = sym.as_mut_slice();
-    let mut dsyev = |work: &mut [f64], lwork: i32| {
+    let dsyev = |work: &mut [f64], lwork: i32| {
         let mut info = 0;
         // SAFETY: a is n x n with leading dimension n, w has n entries, work has lwork
         // entries (1 for the query); jobz = 'N' reads and writes nothing else.
@@ -303,14 +310,7 @@ fn lapack_symmetric_eigenvalues(mut sym: DMatrix<f64>) -> Option<Vec<f64>> {
         }
         info
     };
-    let info = on_lapack_threads(|| {
-        let mut query = [0.0; 1];
-        if dsyev(&mut query, -1) != 0 {
-            return -1;
-        }
-        let lwork = query[0] as i32;
-        dsyev(&mut vec![0.0; lwork.max(1) as usize], lwork)
-    });
+    let info = with_workspace(dsyev);
     (info == 0).then_some(w)
 }
 
