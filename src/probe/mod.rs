@@ -112,9 +112,6 @@ pub fn jacobian(field: &GameField, p: &[f64], product: ProbeProduct) -> Vec<f64>
     }
 }
 
-/// The spectral radius of I - H J, H = diag(step size of each coordinate): `lr_g` for the
-/// generator's coordinates (scaled for a fine-tuned prior model's, see
-/// `Game::generator_lr_scale`), `lr_d` for the discriminator's.
 /// Each coordinate's step size: `lr_g` (scaled for a fine-tuned prior model's tensors) for
 /// the generator's, `lr_d` for the discriminator's.
 fn coordinate_rates(field: &GameField, lr_g: f64, lr_d: f64) -> Vec<f64> {

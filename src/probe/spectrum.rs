@@ -357,14 +357,6 @@ pub fn balance(a: &mut [f64], n: usize) {
     }
 }
 
-/// Spectral radius of I - eta J from the eigenvalues of J, when both players step with the
-/// same eta: the eigenvalues of I - eta J are 1 - eta lambda.
-pub fn equal_rate_gd_radius(eig: &[Eigenvalue], eta: f64) -> f64 {
-    eig.iter()
-        .map(|e| (1.0 - eta * e.re).hypot(eta * e.im))
-        .fold(0.0, f64::max)
-}
-
 /// Figures derived from a spectrum, per SPEC section 3.5.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpectrumFigures {
@@ -734,7 +726,12 @@ mod tests {
         let j: Vec<f64> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
         let eta = 0.05;
         let direct = simultaneous_gd_radius(&j, n, 11, eta, eta);
-        let from_j = equal_rate_gd_radius(&dense_eigenvalues(&j, n), eta);
+        let from_j = largest_modulus(&gd_step_eigenvalues(
+            &j,
+            n,
+            &[eta; 30],
+            Some(&dense_eigenvalues(&j, n)),
+        ));
         assert!((direct - from_j).abs() < 1e-12, "{direct} vs {from_j}");
     }
 
