@@ -69,12 +69,10 @@ pub fn large_solver(threads: Option<usize>) -> String {
         true => "LAPACK dgeev and dsyev (OpenBLAS)",
         false => "faer",
     };
+    // A count other than the default is also said in the trial's notes (`TrialStatus`).
     match other_eigen_threads(threads) {
         None => format!("{name}, {DEFAULT_EIGEN_THREADS} thread(s)"),
-        Some(t) => format!(
-            "{name}, {t} thread(s) (probe.eigen_threads: the last bits differ from those on the \
-             default {DEFAULT_EIGEN_THREADS}, which are the same on every machine)"
-        ),
+        Some(t) => format!("{name}, {t} thread(s) (probe.eigen_threads)"),
     }
 }
 
