@@ -19,6 +19,12 @@ use burn::tensor::{Tensor, TensorPrimitive};
 /// A backend's activations as ganlab uses them. Plain backends take burn's own; autodiff
 /// backends record a backward pass that reuses the output.
 pub trait Activations: Backend {
+    /// Whether the DCGAN's convolutions run as row gathers and matrix products
+    /// (`nets::conv`) rather than as burn's `conv2d`: true where burn's convolution gradients
+    /// are slow and row copies fast (burn-flex); NdArray's `select` copies row by row through
+    /// views and CUDA has its own convolution kernels, so they keep burn's.
+    const CONVOLUTIONS_AS_PRODUCTS: bool;
+
     /// Elementwise tanh.
     fn tanh_op(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
@@ -31,8 +37,10 @@ pub fn tanh<B: Activations, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 }
 
 macro_rules! plain_activations {
-    ($($backend:ty),* $(,)?) => {$(
+    ($($backend:ty => $products:expr),* $(,)?) => {$(
         impl Activations for $backend {
+            const CONVOLUTIONS_AS_PRODUCTS: bool = $products;
+
             fn tanh_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
                 <$backend as burn::tensor::ops::FloatTensorOps<$backend>>::float_tanh(x)
             }
@@ -41,14 +49,14 @@ macro_rules! plain_activations {
 }
 
 plain_activations!(
-    burn::backend::NdArray<f32>,
-    burn::backend::NdArray<f64>,
-    burn::backend::Flex,
+    burn::backend::NdArray<f32> => false,
+    burn::backend::NdArray<f64> => false,
+    burn::backend::Flex => true,
 );
 #[cfg(feature = "cuda")]
-plain_activations!(burn::backend::Cuda<f32>, burn::backend::Cuda<f64>);
+plain_activations!(burn::backend::Cuda<f32> => false, burn::backend::Cuda<f64> => false);
 #[cfg(feature = "wgpu")]
-plain_activations!(burn::backend::Wgpu<f32>);
+plain_activations!(burn::backend::Wgpu<f32> => false);
 
 /// tanh's node in the autodiff graph; its state is the output.
 #[derive(Debug)]
@@ -68,6 +76,8 @@ impl<B: Backend> Backward<B, 1> for TanhKeepingOutput {
 }
 
 impl<B: Activations, C: CheckpointStrategy> Activations for Autodiff<B, C> {
+    const CONVOLUTIONS_AS_PRODUCTS: bool = B::CONVOLUTIONS_AS_PRODUCTS;
+
     fn tanh_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
         // Compute bound: the output is kept, never recomputed from the input.
         match TanhKeepingOutput

@@ -811,3 +811,68 @@ fn a_dense_probe_of_a_dcgan_game_too_large_for_memory_is_refused_with_its_estima
     let o = ganlab_env(&["validate", file.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// On the default CPU backend (burn-flex, f32) the DCGAN's convolutions run as row gathers and
+/// matrix products (`nets::conv`); on NdArray as burn's `conv2d` and `conv_transpose2d`. The
+/// same trials on both must give the same losses, scores and gradient norms to f32 rounding,
+/// before and after an update (batch norm in the generator, layer norm in the critic).
+#[test]
+fn dcgan_steps_with_convolutions_as_products_match_burns_convolutions() {
+    use common::study::{run_study, text};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("conv.toml");
+    std::fs::write(
+        &file,
+        r#"
+[study]
+name = "conv"
+
+[base]
+steps = 2
+data = { kind = "images", source = "shapes", size = 16, count = 100 }
+latent = { dim = 4 }
+generator = { kind = "dcgan", width = 2 }
+discriminator = { kind = "dcgan", width = 2, norm = "layer" }
+train = { batch = 8 }
+
+[sweep]
+"objective.loss" = ["non_saturating", "wgan_gp"]
+backend = ["cpu", "ndarray"]
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = run_study(&file, &out, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = |trial: &str| -> (Vec<String>, Vec<Vec<f64>>) {
+        let mut r = csv::Reader::from_path(out.join(trial).join("metrics.csv")).unwrap();
+        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        let rows = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(|v| v.parse().unwrap()).collect())
+            .collect();
+        (header, rows)
+    };
+    for (flex, ndarray) in [
+        ("000-non_saturating-cpu", "001-non_saturating-ndarray"),
+        ("002-wgan_gp-cpu", "003-wgan_gp-ndarray"),
+    ] {
+        let (header, a) = table(flex);
+        let (_, b) = table(ndarray);
+        assert_eq!((a.len(), b.len()), (2, 2), "{flex}");
+        // The critic's second convolution is normalised: its scale has a gradient.
+        assert!(
+            header.iter().any(|h| h == "grad_norm_d/down1.scale"),
+            "{header:?}"
+        );
+        for (row_a, row_b) in a.iter().zip(&b) {
+            for ((name, x), y) in header.iter().zip(row_a).zip(row_b) {
+                if name == "wall_time_s" {
+                    continue;
+                }
+                let scale = x.abs().max(y.abs()).max(1e-6);
+                assert!((x - y).abs() <= 1e-4 * scale, "{flex} {name}: {x} vs {y}");
+            }
+        }
+    }
+}

@@ -15,18 +15,21 @@
 //! Gulrajani et al.'s WGAN-GP code). Both are written from mean/var tensor ops, which nested
 //! autodiff differentiates exactly (SPEC section 5).
 //!
+//! Maps are channels last (`[maps, side, side, channels]`) so that each convolution is one
+//! matrix product (`conv.rs`); rows keep images' channels-first order, so parameters, images
+//! and generated rows are laid out as burn's and PyTorch's NCHW convolutions would have them.
+//!
 //! Copies: a probe stacks copies of the parameters on a leading dimension (`[copies, n,
-//! features]` rows, `[copies, rows, cols]` parameters). Convolutions run them as groups: the
-//! copies' channels sit side by side (`[n, copies x channels, side, side]`) and a grouped
-//! convolution keeps each copy to its own weights, as batch norm keeps each channel to itself.
+//! features]` rows, `[copies, rows, cols]` parameters). Maps put the copies first (`[copies n,
+//! side, side, channels]`), the convolutions multiply each copy's rows by its own weights, and
+//! batch norm keeps each copy's statistics to its own rows.
 //! Copies never mix.
 
-use burn::tensor::module::{conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{activation, Tensor};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::conv::{self, rearrange, Maps};
 use super::ParamSpec;
 use crate::activation::Activations;
 use crate::data::images::ImageShape;
@@ -221,26 +224,41 @@ impl Dcgan {
             at += 1;
             p[at - 1].clone()
         };
-        let (w, bias) = (next(), next());
         let c0 = self.channels(0);
-        let mut h = to_maps(affine(z, w, bias), c0, b);
+        // The projection's columns are stored channels first; taken pixel by pixel, its
+        // output rows are already channels-last maps.
+        let pixels_first = |t: Tensor<B, 3>| {
+            let dims = t.dims();
+            let pixels = b * b;
+            rearrange(t, dims, |i| {
+                let (col, row) = (i % (c0 * pixels), i / (c0 * pixels));
+                let (ci, pixel) = (col % c0, col / c0);
+                row * c0 * pixels + ci * pixels + pixel
+            })
+        };
+        let (w, bias) = (pixels_first(next()), pixels_first(next()));
+        let mut h = Maps {
+            rows: affine(z, w, bias).reshape([copies * n * b * b, c0]),
+            maps: copies * n,
+            side: b,
+        };
         if self.normed() {
-            h = self.normalise(h, next(), next(), copies);
+            h.rows = self.normalise(h.rows, next(), next(), copies, n);
         }
-        h = activation::relu(h);
-        let k = self.halvings();
-        for i in 1..k {
+        h.rows = activation::relu(h.rows);
+        for _ in 1..self.halvings() {
             let w = next();
             let bias = (!self.normed()).then(&mut next);
-            h = up(h, w, bias, copies, self.channels(i));
+            h = conv::up(h, w, bias);
             if self.normed() {
-                h = self.normalise(h, next(), next(), copies);
+                h.rows = self.normalise(h.rows, next(), next(), copies, n);
             }
-            h = activation::relu(h);
+            h.rows = activation::relu(h.rows);
         }
         let (w, bias) = (next(), next());
-        h = up(h, w, Some(bias), copies, self.image.channels);
-        from_maps(crate::activation::tanh(h), copies, n)
+        h = conv::up(h, w, Some(bias));
+        h.rows = crate::activation::tanh(h.rows);
+        to_image_rows(h, copies, n)
     }
 
     fn discriminate<B: Activations>(
@@ -257,61 +275,79 @@ impl Dcgan {
         };
         let mut h = to_maps(x, self.image.channels, self.image.size);
         for i in 0..self.halvings() {
-            let c = self.width << i;
             let w = next();
             let plain = i == 0 || !self.normed();
             let bias = plain.then(&mut next);
-            h = down(h, w, bias, copies, c);
+            h = conv::down(h, w, bias);
             if !plain {
-                h = self.normalise(h, next(), next(), copies);
+                h.rows = self.normalise(h.rows, next(), next(), copies, n);
             }
-            h = activation::leaky_relu(h, LEAK);
+            h.rows = activation::leaky_relu(h.rows, LEAK);
         }
-        let (w, bias) = (next(), next());
-        affine(from_maps(h, copies, n), w, bias)
+        // The last layer's rows are stored channels first; taken pixel by pixel they read
+        // the channels-last maps as they are.
+        let c = h.rows.dims()[1];
+        let pixels = h.side * h.side;
+        let w = next();
+        let dims = w.dims();
+        let outputs = dims[2];
+        let w = rearrange(w, dims, |i| {
+            let (o, row) = (i % outputs, i / outputs);
+            let (within, k) = (row % (c * pixels), row / (c * pixels));
+            let (ci, pixel) = (within % c, within / c);
+            (k * c * pixels + ci * pixels + pixel) * outputs + o
+        });
+        let rows = h.rows.reshape([copies, n, pixels * c]);
+        affine(rows, w, next())
     }
 
-    /// Batch or layer norm of maps `[n, copies c, s, s]`, then the per-channel scale and shift
-    /// (`[copies, 1, c]`). Written on 2-D views (`[n, channels pixels]`, `[channels, pixels]`):
-    /// burn-flex broadcasts 2-D operands row by row but walks 4-D broadcasts element by
-    /// element, which made these few operations most of a DCGAN step.
+    /// Batch or layer norm of pixel rows `[copies n s s, c]`, then the per-channel scale and
+    /// shift (`[copies, 1, c]`). One copy (training) as 2-D rows: burn-flex broadcasts 2-D
+    /// operands row by row but walks 3-D broadcasts element by element.
     fn normalise<B: Activations>(
         &self,
-        h: Tensor<B, 4>,
+        rows: Tensor<B, 2>,
         scale: Tensor<B, 3>,
         shift: Tensor<B, 3>,
         copies: usize,
-    ) -> Tensor<B, 4> {
-        let [n, channels, s1, s2] = h.dims();
-        let pixels = s1 * s2;
-        let flat: Tensor<B, 2> = h.reshape([n, channels * pixels]);
-        let ones: Tensor<B, 2> = Tensor::ones([1, pixels], (&flat.device(), flat.dtype()));
-        // A per-channel column `[channels, 1]` as a row `[1, channels pixels]` over the pixels.
-        let spread = |v: Tensor<B, 2>| -> Tensor<B, 2> {
-            (v * ones.clone()).reshape([1, channels * pixels])
+        n: usize,
+    ) -> Tensor<B, 2> {
+        let dims = rows.dims();
+        let [all, c] = dims;
+        let per_copy = all / copies;
+        // Layer norm's view: a row per sample, all its pixels and channels.
+        let per_sample = per_copy / n * c;
+        if copies == 1 {
+            let normed = self.normalise_rows(rows, [n, per_sample]);
+            return normed * scale.reshape([1, c]) + shift.reshape([1, c]);
+        }
+        let rows: Tensor<B, 3> = rows.reshape([copies, per_copy, c]);
+        let normed = self.normalise_rows(rows, [copies, n, per_sample]);
+        (normed * scale + shift).reshape(dims)
+    }
+
+    /// Rows `[.., pixels, c]` (every pixel of every sample of a copy) normalised per channel
+    /// over the copy's rows (batch norm), or per sample over its `samples` view `[.., n,
+    /// pixels c]` (layer norm: all its channels and pixels, the critic normalisation of
+    /// Gulrajani et al.'s WGAN-GP code).
+    fn normalise_rows<B: Activations, const D: usize>(
+        &self,
+        rows: Tensor<B, D>,
+        samples: [usize; D],
+    ) -> Tensor<B, D> {
+        let over = |t: Tensor<B, D>, dim: usize| -> Tensor<B, D> {
+            let centred = t.clone() - t.mean_dim(dim);
+            let var = centred.clone().powi_scalar(2).mean_dim(dim);
+            centred * var.add_scalar(EPS).sqrt().recip()
         };
-        // Mean over the rows, then over each channel's pixels: `[channels, 1]`.
-        let per_channel = |t: Tensor<B, 2>| -> Tensor<B, 2> {
-            t.mean_dim(0).reshape([channels, pixels]).mean_dim(1)
-        };
-        let normed = match self.norm {
-            Norm::Batch => {
-                let centred = flat.clone() - spread(per_channel(flat));
-                let var = per_channel(centred.clone().powi_scalar(2));
-                centred * spread(var.add_scalar(EPS).sqrt().recip())
-            }
+        match self.norm {
+            Norm::Batch => over(rows, D - 2),
             Norm::Layer => {
-                // Each sample of each copy over its channels and pixels.
-                let per = channels / copies * pixels;
-                let rows: Tensor<B, 2> = flat.reshape([n * copies, per]);
-                let centred = rows.clone() - rows.mean_dim(1);
-                let var = centred.clone().powi_scalar(2).mean_dim(1);
-                (centred * var.add_scalar(EPS).sqrt().recip()).reshape([n, channels * pixels])
+                let dims = rows.dims();
+                over(rows.reshape(samples), D - 1).reshape(dims)
             }
-            Norm::None => return flat.reshape([n, channels, s1, s2]),
-        };
-        let column = |t: Tensor<B, 3>| -> Tensor<B, 2> { t.reshape([channels, 1]) };
-        (normed * spread(column(scale)) + spread(column(shift))).reshape([n, channels, s1, s2])
+            Norm::None => rows,
+        }
     }
 }
 
@@ -327,65 +363,38 @@ fn affine<B: Activations>(x: Tensor<B, 3>, w: Tensor<B, 3>, b: Tensor<B, 3>) -> 
     x.matmul(w) + b
 }
 
-/// Rows `[copies, n, c s s]` as maps `[n, copies c, s, s]`.
-fn to_maps<B: Activations>(x: Tensor<B, 3>, c: usize, s: usize) -> Tensor<B, 4> {
-    let [copies, n, _] = x.dims();
-    // One copy (training) needs no transpose; a strided copy is a large part of a step.
-    if copies == 1 {
-        return x.reshape([n, c, s, s]);
+/// Image rows `[copies, n, c s s]` (channels first, as images are stored) as pixel rows.
+fn to_maps<B: Activations>(x: Tensor<B, 3>, c: usize, side: usize) -> Maps<B> {
+    let [copies, n, len] = x.dims();
+    let pixels = side * side;
+    let channels_last = if c == 1 {
+        x
+    } else {
+        rearrange(x, [copies, n, len], |i| {
+            let (within, sample) = (i % len, i / len);
+            let (ci, pixel) = (within % c, within / c);
+            sample * len + ci * pixels + pixel
+        })
+    };
+    Maps {
+        rows: channels_last.reshape([copies * n * pixels, c]),
+        maps: copies * n,
+        side,
     }
-    x.swap_dims(0, 1).reshape([n, copies * c, s, s])
 }
 
-/// Maps `[n, copies c, s, s]` as rows `[copies, n, c s s]`.
-fn from_maps<B: Activations>(h: Tensor<B, 4>, copies: usize, n: usize) -> Tensor<B, 3> {
-    let [_, channels, s1, s2] = h.dims();
-    if copies == 1 {
-        return h.reshape([1, n, channels * s1 * s2]);
+/// Pixel rows as image rows `[copies, n, c s s]`, channels first.
+fn to_image_rows<B: Activations>(h: Maps<B>, copies: usize, n: usize) -> Tensor<B, 3> {
+    let c = h.rows.dims()[1];
+    let pixels = h.side * h.side;
+    let len = c * pixels;
+    let rows = h.rows.reshape([copies, n, len]);
+    if c == 1 {
+        return rows;
     }
-    h.reshape([n, copies, channels / copies * s1 * s2])
-        .swap_dims(0, 1)
-}
-
-/// A per-copy bias `[copies, 1, c]` as the `[copies c]` vector a convolution adds.
-fn flat_bias<B: Activations>(b: Tensor<B, 3>) -> Tensor<B, 1> {
-    let [copies, _, c] = b.dims();
-    b.reshape([copies * c])
-}
-
-/// 4x4 convolution of stride 2 and padding 1 (halves the side); `w` is `[copies, out, in 16]`.
-fn down<B: Activations>(
-    h: Tensor<B, 4>,
-    w: Tensor<B, 3>,
-    bias: Option<Tensor<B, 3>>,
-    copies: usize,
-    out: usize,
-) -> Tensor<B, 4> {
-    let c_in = h.dims()[1] / copies;
-    let w = w.reshape([copies * out, c_in, KERNEL, KERNEL]);
-    conv2d(
-        h,
-        w,
-        bias.map(flat_bias),
-        ConvOptions::new([2, 2], [1, 1], [1, 1], copies),
-    )
-}
-
-/// 4x4 transposed convolution of stride 2 and padding 1 (doubles the side); `w` is
-/// `[copies, in, out 16]`.
-fn up<B: Activations>(
-    h: Tensor<B, 4>,
-    w: Tensor<B, 3>,
-    bias: Option<Tensor<B, 3>>,
-    copies: usize,
-    out: usize,
-) -> Tensor<B, 4> {
-    let c_in = h.dims()[1] / copies;
-    let w = w.reshape([copies * c_in, out, KERNEL, KERNEL]);
-    conv_transpose2d(
-        h,
-        w,
-        bias.map(flat_bias),
-        ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], copies),
-    )
+    rearrange(rows, [copies, n, len], |i| {
+        let (within, sample) = (i % len, i / len);
+        let (pixel, ci) = (within % pixels, within / pixels);
+        sample * len + pixel * c + ci
+    })
 }

@@ -4,6 +4,7 @@
 //! penalties. Linear layers are written as `x.matmul(w) + b`: burn's fused `nn::Linear`
 //! cannot be differentiated twice.
 
+mod conv;
 pub mod dcgan;
 pub mod ebgan;
 

@@ -73,7 +73,8 @@ fn mlp_size(m: &MlpConfig, input: usize, output: usize) -> (f64, f64) {
 }
 
 /// (parameters, activations per row) of a DCGAN player: its parameter count, and every
-/// feature map it makes (each layer's output, counted twice for the normalisation's copy).
+/// feature map it makes (each layer's output, counted twice for the normalisation's copy,
+/// and the convolutions' gathered rows).
 fn dcgan_size(d: &DcganConfig, data: &DataConfig, generator: bool, z_dim: usize) -> (f64, f64) {
     use crate::nets::dcgan::{base_side, Dcgan, Role};
     let DataConfig::Images(images) = data else {
@@ -99,7 +100,10 @@ fn dcgan_size(d: &DcganConfig, data: &DataConfig, generator: bool, z_dim: usize)
         maps += (d.width << (k - 1 - i)) * side * side;
         side *= 2;
     }
-    (params as f64, (2 * maps + image.len()) as f64)
+    // On burn-flex each convolution also keeps the rows it gathers or scatters (`nets::conv`):
+    // four times its map at the larger side.
+    let convolution_rows = 4 * (maps + image.len());
+    (params as f64, (2 * maps + image.len() + convolution_rows) as f64)
 }
 
 /// ((parameters, activations per row) of the generator, the same of the discriminator).
