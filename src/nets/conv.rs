@@ -19,6 +19,10 @@
 
 use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 use crate::activation::Activations;
@@ -30,24 +34,66 @@ pub struct Maps<B: Activations> {
     pub side: usize,
 }
 
-fn indices<B: Activations>(index: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
-    let len = index.len();
-    Tensor::from_data(TensorData::new(index, [len]), device)
+// Index tensors by backend, device, what they index and the sizes that fix them. A DCGAN
+// step makes the same gathers every time; building and converting their indices was 4 % of
+// a step. Per thread (so no lock), emptied when it holds many shapes.
+thread_local! {
+    static INDEX_CACHE: RefCell<HashMap<IndexKey, Box<dyn Any>>> = RefCell::new(HashMap::new());
+}
+type IndexKey = (TypeId, String, &'static str, Vec<usize>);
+const INDEX_CACHE_ENTRIES: usize = 64;
+
+/// The index tensor `build` makes for `what` at `sizes`, built once per thread.
+fn cached_indices<B: Activations, const D: usize>(
+    what: &'static str,
+    sizes: &[usize],
+    device: &B::Device,
+    build: impl FnOnce() -> (Vec<i64>, [usize; D]),
+) -> Tensor<B, D, Int> {
+    let key: IndexKey = (
+        TypeId::of::<B>(),
+        format!("{device:?}"),
+        what,
+        sizes.to_vec(),
+    );
+    let hit = INDEX_CACHE.with(|cache| {
+        let cache = cache.borrow();
+        let found = cache.get(&key)?;
+        found.downcast_ref::<Tensor<B, D, Int>>().cloned()
+    });
+    if let Some(index) = hit {
+        return index;
+    }
+    let (index, dims) = build();
+    let index = Tensor::<B, D, Int>::from_data(TensorData::new(index, dims), device);
+    INDEX_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= INDEX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, Box::new(index.clone()));
+    });
+    index
 }
 
 /// `t` with its elements rearranged: element `i` of the result (row-major) is element
 /// `source(i)` of `t`. One gather of single elements (a plain loop in both CPU backends,
 /// where a permuted copy of more than two dimensions goes element by element through
-/// burn-flex's strided iterator), for weights and image rows.
+/// burn-flex's strided iterator), for weights and image rows. `what` and `sizes` name the
+/// rearrangement (with `dims`) for the index cache: `source` must depend on nothing else.
 pub fn rearrange<B: Activations, const D: usize>(
     t: Tensor<B, D>,
     dims: [usize; D],
+    what: &'static str,
+    sizes: &[usize],
     source: impl Fn(usize) -> usize,
 ) -> Tensor<B, D> {
     let len: usize = dims.iter().product();
     let flat: Tensor<B, 2> = t.reshape([1, len]);
-    let index: Vec<i64> = (0..len).map(|i| source(i) as i64).collect();
-    let index = Tensor::<B, 2, Int>::from_data(TensorData::new(index, [1, len]), &flat.device());
+    let key: Vec<usize> = sizes.iter().chain(&dims).copied().collect();
+    let index = cached_indices(what, &key, &flat.device(), || {
+        ((0..len).map(|i| source(i) as i64).collect(), [1, len])
+    });
     flat.gather(1, index).reshape(dims)
 }
 
@@ -94,31 +140,36 @@ fn down_by_products<B: Activations>(
     let device = rows.device();
     let [copies, out, _] = w.dims();
     let half = side / 2;
-    let zero = (maps * side * side) as i64;
     // Row (map, o1, o2), tap (kh, kw): input pixel (2 o1 + kh - 1, 2 o2 + kw - 1).
-    let mut index = Vec::with_capacity(maps * half * half * 16);
-    for map in 0..maps {
-        for o1 in 0..half {
-            for o2 in 0..half {
-                for kh in 0..4 {
-                    for kw in 0..4 {
-                        let (y, x) = ((2 * o1 + kh) as i64 - 1, (2 * o2 + kw) as i64 - 1);
-                        let inside = (0..side as i64).contains(&y) && (0..side as i64).contains(&x);
-                        index.push(if inside {
-                            ((map * side) as i64 + y) * side as i64 + x
-                        } else {
-                            zero
-                        });
+    let index = cached_indices("down taps", &[maps, side], &device, || {
+        let zero = (maps * side * side) as i64;
+        let mut index = Vec::with_capacity(maps * half * half * 16);
+        for map in 0..maps {
+            for o1 in 0..half {
+                for o2 in 0..half {
+                    for kh in 0..4 {
+                        for kw in 0..4 {
+                            let (y, x) = ((2 * o1 + kh) as i64 - 1, (2 * o2 + kw) as i64 - 1);
+                            let inside =
+                                (0..side as i64).contains(&y) && (0..side as i64).contains(&x);
+                            index.push(if inside {
+                                ((map * side) as i64 + y) * side as i64 + x
+                            } else {
+                                zero
+                            });
+                        }
                     }
                 }
             }
         }
-    }
+        let len = index.len();
+        (index, [len])
+    });
     let cols = with_zero_row(rows)
-        .select(0, indices(index, &device))
+        .select(0, index)
         .reshape([maps * half * half, 16 * c]);
     // [copies, out, c, kh, kw] as [copies, (kh, kw, c), out], matching the taps' order.
-    let kernel = rearrange(w, [copies, 16 * c, out], |i| {
+    let kernel = rearrange(w, [copies, 16 * c, out], "down kernel", &[], |i| {
         let (o, i) = (i % out, i / out);
         let (ci, i) = (i % c, i / c);
         let (tap, k) = (i % 16, i / 16);
@@ -145,30 +196,34 @@ fn up_by_products<B: Activations>(
     let [copies, _, cols] = w.dims();
     let out = cols / 16;
     let double = 2 * side;
-    // Taps falling on the padding go to a row after the output, dropped.
-    let outside = (maps * double * double) as i64;
-    // Input pixel (map, i, j), tap (kh, kw): output pixel (2i + kh - 1, 2j + kw - 1).
-    let mut index = Vec::with_capacity(maps * side * side * 16);
-    for map in 0..maps {
-        for i in 0..side {
-            for j in 0..side {
-                for kh in 0..4 {
-                    for kw in 0..4 {
-                        let (y, x) = ((2 * i + kh) as i64 - 1, (2 * j + kw) as i64 - 1);
-                        let inside =
-                            (0..double as i64).contains(&y) && (0..double as i64).contains(&x);
-                        index.push(if inside {
-                            ((map * double) as i64 + y) * double as i64 + x
-                        } else {
-                            outside
-                        });
+    // Input pixel (map, i, j), tap (kh, kw): output pixel (2i + kh - 1, 2j + kw - 1). Taps
+    // falling on the padding go to a row after the output, dropped.
+    let index = cached_indices("up taps", &[maps, side], &device, || {
+        let outside = (maps * double * double) as i64;
+        let mut index = Vec::with_capacity(maps * side * side * 16);
+        for map in 0..maps {
+            for i in 0..side {
+                for j in 0..side {
+                    for kh in 0..4 {
+                        for kw in 0..4 {
+                            let (y, x) = ((2 * i + kh) as i64 - 1, (2 * j + kw) as i64 - 1);
+                            let inside =
+                                (0..double as i64).contains(&y) && (0..double as i64).contains(&x);
+                            index.push(if inside {
+                                ((map * double) as i64 + y) * double as i64 + x
+                            } else {
+                                outside
+                            });
+                        }
                     }
                 }
             }
         }
-    }
+        let len = index.len();
+        (index, [len])
+    });
     // [copies, c, out, kh, kw] as [copies, c, (kh, kw, out)], matching the taps' order.
-    let kernel = rearrange(w, [copies, c, 16 * out], |i| {
+    let kernel = rearrange(w, [copies, c, 16 * out], "up kernel", &[], |i| {
         let (o, i) = (i % out, i / out);
         let (tap, i) = (i % 16, i / 16);
         (i * out + o) * 16 + tap
@@ -176,7 +231,7 @@ fn up_by_products<B: Activations>(
     let taps = grouped_product(rows, kernel).reshape([maps * side * side * 16, out]);
     let zeros = Tensor::zeros([maps * double * double + 1, out], (&device, taps.dtype()));
     let pixels = zeros
-        .select_assign(0, indices(index, &device), taps, IndexingUpdateOp::Add)
+        .select_assign(0, index, taps, IndexingUpdateOp::Add)
         .slice([0..maps * double * double]);
     Maps {
         rows: add_bias(pixels, bias),
@@ -333,7 +388,7 @@ mod tests {
         let t: Tensor<B, 2> =
             Tensor::from_data([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], &Default::default());
         // The transpose: element (i, j) of [3, 2] is element (j, i) of [2, 3].
-        let moved = rearrange(t, [3, 2], |i| (i % 2) * 3 + i / 2);
+        let moved = rearrange(t, [3, 2], "transpose", &[], |i| (i % 2) * 3 + i / 2);
         let v = moved.into_data().to_vec::<f64>().unwrap_or_default();
         assert_eq!(v, vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
     }

@@ -230,7 +230,7 @@ impl Dcgan {
         let pixels_first = |t: Tensor<B, 3>| {
             let dims = t.dims();
             let pixels = b * b;
-            rearrange(t, dims, |i| {
+            rearrange(t, dims, "projection", &[c0, pixels], |i| {
                 let (col, row) = (i % (c0 * pixels), i / (c0 * pixels));
                 let (ci, pixel) = (col % c0, col / c0);
                 row * c0 * pixels + ci * pixels + pixel
@@ -291,7 +291,7 @@ impl Dcgan {
         let w = next();
         let dims = w.dims();
         let outputs = dims[2];
-        let w = rearrange(w, dims, |i| {
+        let w = rearrange(w, dims, "last layer", &[c, pixels], |i| {
             let (o, row) = (i % outputs, i / outputs);
             let (within, k) = (row % (c * pixels), row / (c * pixels));
             let (ci, pixel) = (within % c, within / c);
@@ -370,7 +370,7 @@ fn to_maps<B: Activations>(x: Tensor<B, 3>, c: usize, side: usize) -> Maps<B> {
     let channels_last = if c == 1 {
         x
     } else {
-        rearrange(x, [copies, n, len], |i| {
+        rearrange(x, [copies, n, len], "channels last", &[c, pixels], |i| {
             let (within, sample) = (i % len, i / len);
             let (ci, pixel) = (within % c, within / c);
             sample * len + ci * pixels + pixel
@@ -392,9 +392,15 @@ fn to_image_rows<B: Activations>(h: Maps<B>, copies: usize, n: usize) -> Tensor<
     if c == 1 {
         return rows;
     }
-    rearrange(rows, [copies, n, len], |i| {
-        let (within, sample) = (i % len, i / len);
-        let (pixel, ci) = (within % pixels, within / pixels);
-        sample * len + pixel * c + ci
-    })
+    rearrange(
+        rows,
+        [copies, n, len],
+        "channels first",
+        &[c, pixels],
+        |i| {
+            let (within, sample) = (i % len, i / len);
+            let (pixel, ci) = (within % pixels, within / pixels);
+            sample * len + pixel * c + ci
+        },
+    )
 }

@@ -103,7 +103,10 @@ fn dcgan_size(d: &DcganConfig, data: &DataConfig, generator: bool, z_dim: usize)
     // On burn-flex each convolution also keeps the rows it gathers or scatters (`nets::conv`):
     // four times its map at the larger side.
     let convolution_rows = 4 * (maps + image.len());
-    (params as f64, (2 * maps + image.len() + convolution_rows) as f64)
+    (
+        params as f64,
+        (2 * maps + image.len() + convolution_rows) as f64,
+    )
 }
 
 /// ((parameters, activations per row) of the generator, the same of the discriminator).
