@@ -8,21 +8,22 @@
 //! each output pixel's inputs as whole channel rows (`select` on rows: a row copy in
 //! burn-flex, a row-wise scatter-add backward) and multiplies them by the kernel in one
 //! product; a transposed convolution multiplies each input pixel by the kernel and adds the
-//! products into their output pixels (its adjoint). Each gradient is one well-shaped product. Permuted views are avoided on purpose: burn-flex
-//! copies a layout that does not collapse to two dimensions element by element. Nested
-//! autodiff differentiates gathers and products twice like any other tensor expression.
+//! products into their output pixels (its adjoint). Each gradient is one well-shaped product.
+//! Permuted views are avoided on purpose: burn-flex copies a layout that does not collapse to
+//! two dimensions element by element. Nested autodiff differentiates gathers and products
+//! twice like any other tensor expression.
 //!
 //! Out-of-image taps (the padding) read a zero row appended to the input rows.
 //!
 //! Copies (a probe's stacked parameters) lead the maps (`[copies n, ..]`) and the weights
 //! (`[copies, ..]`): each copy's rows meet only its own weights in a batched product.
 
-use burn::tensor::module::{conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 use crate::activation::Activations;
@@ -36,12 +37,19 @@ pub struct Maps<B: Activations> {
 
 // Index tensors by backend, device, what they index and the sizes that fix them. A DCGAN
 // step makes the same gathers every time; building and converting their indices was 4 % of
-// a step. Per thread (so no lock), emptied when it holds many shapes.
+// a step. Per thread (so no lock); emptied before it would hold more than
+// `INDEX_CACHE_ELEMENTS` indices (a probe's many copies make large ones).
 thread_local! {
-    static INDEX_CACHE: RefCell<HashMap<IndexKey, Box<dyn Any>>> = RefCell::new(HashMap::new());
+    static INDEX_CACHE: RefCell<IndexCache> = RefCell::new(IndexCache::default());
 }
 type IndexKey = (TypeId, String, &'static str, Vec<usize>);
-const INDEX_CACHE_ENTRIES: usize = 64;
+const INDEX_CACHE_ELEMENTS: usize = 1 << 25;
+
+#[derive(Default)]
+struct IndexCache {
+    tensors: HashMap<IndexKey, Box<dyn Any>>,
+    elements: usize,
+}
 
 /// The index tensor `build` makes for `what` at `sizes`, built once per thread.
 fn cached_indices<B: Activations, const D: usize>(
@@ -58,20 +66,22 @@ fn cached_indices<B: Activations, const D: usize>(
     );
     let hit = INDEX_CACHE.with(|cache| {
         let cache = cache.borrow();
-        let found = cache.get(&key)?;
+        let found = cache.tensors.get(&key)?;
         found.downcast_ref::<Tensor<B, D, Int>>().cloned()
     });
     if let Some(index) = hit {
         return index;
     }
     let (index, dims) = build();
+    let len = index.len();
     let index = Tensor::<B, D, Int>::from_data(TensorData::new(index, dims), device);
     INDEX_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.len() >= INDEX_CACHE_ENTRIES {
-            cache.clear();
+        if cache.elements + len > INDEX_CACHE_ELEMENTS {
+            *cache = IndexCache::default();
         }
-        cache.insert(key, Box::new(index.clone()));
+        cache.elements += len;
+        cache.tensors.insert(key, Box::new(index.clone()));
     });
     index
 }
@@ -182,9 +192,10 @@ fn down_by_products<B: Activations>(
     }
 }
 
-/// `up` as the adjoint of `down_by_products`'s gather: each input pixel times the kernel gives its 16 output taps
-/// (one product), which are added into their pixels. Gathering each output pixel's four
-/// inputs instead would build and differentiate rows 16 times the input's size.
+/// `up` as the adjoint of `down_by_products`'s gather: each input pixel times the kernel
+/// gives its 16 output taps (one product), which are added into their pixels. Gathering each
+/// output pixel's four inputs instead would build and differentiate rows 16 times the
+/// input's size.
 fn up_by_products<B: Activations>(
     x: Maps<B>,
     w: Tensor<B, 3>,
