@@ -139,6 +139,36 @@ fn add_bias<B: Activations>(y: Tensor<B, 2>, bias: Option<Tensor<B, 3>>) -> Tens
     (y + b).reshape([n, out])
 }
 
+/// For each pixel `(map, p, q)` of maps of side `h` and each tap `(kh, kw)` of the 4x4 kernel,
+/// the row of pixel `(2p + kh - 1, 2q + kw - 1)` in maps of side `2h`, or the row after them
+/// where that pixel is padding. A convolution gathers these rows (side `2h` to `h`); a
+/// transposed convolution adds its taps into them (`h` to `2h`).
+fn tap_rows<B: Activations>(maps: usize, h: usize, device: &B::Device) -> Tensor<B, 1, Int> {
+    cached_indices("taps", &[maps, h], device, || {
+        let side = 2 * h as i64;
+        let padding = maps as i64 * side * side;
+        let mut index = Vec::with_capacity(maps * h * h * 16);
+        for map in 0..maps as i64 {
+            for p in 0..h as i64 {
+                for q in 0..h as i64 {
+                    for kh in 0..4 {
+                        for kw in 0..4 {
+                            let (y, x) = (2 * p + kh - 1, 2 * q + kw - 1);
+                            let inside = (0..side).contains(&y) && (0..side).contains(&x);
+                            index.push(match inside {
+                                true => (map * side + y) * side + x,
+                                false => padding,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let len = index.len();
+        (index, [len])
+    })
+}
+
 /// `down` as one gather of each output pixel's 16 input pixels and one product.
 fn down_by_products<B: Activations>(
     x: Maps<B>,
@@ -150,31 +180,7 @@ fn down_by_products<B: Activations>(
     let device = rows.device();
     let [copies, out, _] = w.dims();
     let half = side / 2;
-    // Row (map, o1, o2), tap (kh, kw): input pixel (2 o1 + kh - 1, 2 o2 + kw - 1).
-    let index = cached_indices("down taps", &[maps, side], &device, || {
-        let zero = (maps * side * side) as i64;
-        let mut index = Vec::with_capacity(maps * half * half * 16);
-        for map in 0..maps {
-            for o1 in 0..half {
-                for o2 in 0..half {
-                    for kh in 0..4 {
-                        for kw in 0..4 {
-                            let (y, x) = ((2 * o1 + kh) as i64 - 1, (2 * o2 + kw) as i64 - 1);
-                            let inside =
-                                (0..side as i64).contains(&y) && (0..side as i64).contains(&x);
-                            index.push(if inside {
-                                ((map * side) as i64 + y) * side as i64 + x
-                            } else {
-                                zero
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        let len = index.len();
-        (index, [len])
-    });
+    let index = tap_rows::<B>(maps, half, &device);
     let cols = with_zero_row(rows)
         .select(0, index)
         .reshape([maps * half * half, 16 * c]);
@@ -207,32 +213,9 @@ fn up_by_products<B: Activations>(
     let [copies, _, cols] = w.dims();
     let out = cols / 16;
     let double = 2 * side;
-    // Input pixel (map, i, j), tap (kh, kw): output pixel (2i + kh - 1, 2j + kw - 1). Taps
-    // falling on the padding go to a row after the output, dropped.
-    let index = cached_indices("up taps", &[maps, side], &device, || {
-        let outside = (maps * double * double) as i64;
-        let mut index = Vec::with_capacity(maps * side * side * 16);
-        for map in 0..maps {
-            for i in 0..side {
-                for j in 0..side {
-                    for kh in 0..4 {
-                        for kw in 0..4 {
-                            let (y, x) = ((2 * i + kh) as i64 - 1, (2 * j + kw) as i64 - 1);
-                            let inside =
-                                (0..double as i64).contains(&y) && (0..double as i64).contains(&x);
-                            index.push(if inside {
-                                ((map * double) as i64 + y) * double as i64 + x
-                            } else {
-                                outside
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        let len = index.len();
-        (index, [len])
-    });
+    // Input pixel (map, i, j), tap (kh, kw): output pixel (2i + kh - 1, 2j + kw - 1), or the
+    // row after the output (dropped) where that pixel is padding.
+    let index = tap_rows::<B>(maps, side, &device);
     // [copies, c, out, kh, kw] as [copies, c, (kh, kw, out)], matching the taps' order.
     let kernel = rearrange(w, [copies, c, 16 * out], "up kernel", &[], |i| {
         let (o, i) = (i % out, i / out);
