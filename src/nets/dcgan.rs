@@ -15,9 +15,10 @@
 //! Gulrajani et al.'s WGAN-GP code). Both are written from mean/var tensor ops, which nested
 //! autodiff differentiates exactly (SPEC section 5).
 //!
-//! Maps are channels last (`[maps, side, side, channels]`) so that each convolution is one
-//! matrix product (`conv.rs`); rows keep images' channels-first order, so parameters, images
-//! and generated rows are laid out as burn's and PyTorch's NCHW convolutions would have them.
+//! Maps are channels-last pixel rows (`[maps side side, channels]`) so that on burn-flex each
+//! convolution is a gather and one matrix product (`conv.rs`; other backends convert them for
+//! burn's `conv2d`); parameters, images and generated rows keep the channels-first layout of
+//! burn's and PyTorch's NCHW convolutions.
 //!
 //! Copies: a probe stacks copies of the parameters on a leading dimension (`[copies, n,
 //! features]` rows, `[copies, rows, cols]` parameters). Maps put the copies first (`[copies n,
