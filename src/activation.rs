@@ -6,6 +6,9 @@
 //! a Jacobian-vector product is done; on the probe benchmark that was 40 % of the time.
 //! Here tanh keeps its output y, and its backward pass is grad (1 - y^2), built from the inner
 //! backend's arithmetic so that the next level of autodiff can differentiate it again.
+//!
+//! The trait also says, per backend, which of two equal formulations of the DCGAN's
+//! convolutions is fast there (`CONVOLUTIONS_AS_PRODUCTS`, used by `nets::conv`).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
