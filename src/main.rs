@@ -212,6 +212,10 @@ fn main() -> ExitCode {
     // 6.0-6.1 without purging). The cost: a process keeps its peak memory until it exits.
     // SAFETY: sets an integer option; mimalloc reads it when it would purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // Output piped into a program that stops reading (`ganlab list | head`) ends ganlab
+    // quietly, as it ends `cat`: Rust ignores SIGPIPE, and the next print would panic.
+    // SAFETY: restores the default action of one signal, before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,

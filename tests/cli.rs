@@ -952,6 +952,25 @@ fn bad_experiment_files_fail_with_a_message_and_write_nothing() {
     assert!(text(&o).contains("absent.toml") && text(&o).contains("cannot read"));
 }
 
+/// Output piped into a program that stops reading ends ganlab quietly, as it ends `cat`:
+/// no panic at the next print.
+#[test]
+fn a_reader_that_stops_reading_ends_ganlab_without_a_panic() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .arg("list")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before ganlab (which takes some milliseconds to start) prints.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(o.stderr.is_empty(), "{stderr}");
+}
+
 #[test]
 fn validate_lists_the_trials_and_list_names_everything() {
     let tmp = tempfile::tempdir().unwrap();
