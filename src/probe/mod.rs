@@ -5,6 +5,7 @@ pub mod field;
 pub mod krylov;
 pub mod mechanics;
 pub mod modes;
+pub mod openblas;
 pub mod operator;
 pub mod path;
 pub mod spectrum;

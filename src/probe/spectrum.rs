@@ -21,8 +21,9 @@ pub struct Eigenvalue {
 pub const LARGE_FROM: usize = 200;
 
 /// OpenBLAS threads for the large-matrix solver: a constant, not the machine's core count, so
-/// the bits depend on the build alone (OpenBLAS's results change in the last bits with its
-/// thread count, and are the same run after run at a fixed one). Measured on a 2403-row game
+/// the bits do not depend on the cores (OpenBLAS's results change in the last bits with its
+/// thread count, and are the same run after run at a fixed one; they also depend on its
+/// kernels, which status.toml names: see [`super::openblas`]). Measured on a 2403-row game
 /// Jacobian (ring-8 MLP 2x32, 2 cores): 2.0 s with 2 threads against 4.4-4.7 s with 1, the
 /// eigenvalues apart by at most 5e-15 of the spectral radius. `probe.eigen_threads` sets
 /// another count for a trial ([`with_threads`]).
@@ -38,9 +39,9 @@ thread_local! {
 }
 
 /// Runs `f` with the large solvers on `threads` threads (`probe.eigen_threads`; None: the
-/// default, whose bits are the same on every machine). A setting of the calling thread rather
-/// than an argument: every spectrum a probe takes (J's, the Hessians', the scheme's matrices')
-/// should use it, through a dozen pure functions that otherwise need no such argument.
+/// default, whose bits are the same on every machine with the same kernels). A setting of the
+/// calling thread rather than an argument: every spectrum a probe takes (J's, the Hessians',
+/// the scheme's matrices') should use it, through a dozen pure functions that otherwise need no such argument.
 pub fn with_threads<T>(threads: Option<usize>, f: impl FnOnce() -> T) -> T {
     let before = THREADS.with(|t| t.replace(threads));
     let out = f();
@@ -66,8 +67,8 @@ pub fn other_eigen_threads(threads: Option<usize>) -> Option<usize> {
 /// (`probe.eigen_threads`), as a trial's status.toml records it.
 pub fn large_solver(threads: Option<usize>) -> String {
     let name = match cfg!(ganlab_lapack) {
-        true => "LAPACK dgeev and dsyev (OpenBLAS)",
-        false => "faer",
+        true => format!("LAPACK dgeev and dsyev ({})", super::openblas::library()),
+        false => "faer".into(),
     };
     // A count other than the default is also said in the trial's notes (`TrialStatus`).
     match other_eigen_threads(threads) {
