@@ -6,8 +6,8 @@
 //! OpenBLAS builds misbehaved with AVX-512). Kernels sum in their own order, so they give their
 //! own last bits: every probing trial's status.toml names them with the solver, and `ganlab
 //! bench --spectrum` prints them. On a Zen 4 (AMD EPYC, 2 cores), the 2403-row reference
-//! Jacobian's dgeev took 2.58-2.64 s with the Haswell kernels and 2.03-2.30 s with the AVX-512
-//! ones (SkylakeX, Cooperlake) that OpenBLAS 0.3.21 chooses there by itself.
+//! Jacobian's dgeev took 2.50-2.64 s with the Haswell kernels and 1.99-2.30 s with AVX-512
+//! ones (Cooperlake, which OpenBLAS 0.3.21 chooses there by itself, or SkylakeX).
 
 /// The environment variable OpenBLAS reads its kernels' name from when it is loaded.
 pub const CORETYPE: &str = "OPENBLAS_CORETYPE";
@@ -51,8 +51,11 @@ mod tests {
 
     #[test]
     fn openblas_names_the_kernels_it_loaded() {
-        let loaded = kernels().expect("OpenBLAS names its kernels");
-        assert!(!loaded.is_empty() && loaded.is_ascii(), "{loaded:?}");
+        let loaded = kernels().unwrap_or_default();
+        assert!(
+            !loaded.is_empty() && loaded.is_ascii(),
+            "OpenBLAS names its kernels: {loaded:?}"
+        );
         assert_eq!(library(), format!("OpenBLAS, {loaded} kernels"));
         // Where the environment names kernels, OpenBLAS loaded those (names compare without
         // case: OpenBLAS accepts "haswell" and answers "Haswell").
