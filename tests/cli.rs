@@ -1236,37 +1236,9 @@ train = { batch = 8 }
 probe = { every = 3, batch = 16 }
 "#;
 
-/// The large solvers' kernels: a probing trial's status.toml names the kernels OpenBLAS
-/// loaded (those of the environment's OPENBLAS_CORETYPE, where it is set), since they decide
-/// the spectra's last bits.
-#[test]
-fn the_openblas_kernels_of_the_spectra_are_recorded() {
-    use ganlab::probe::openblas::kernels;
-    let tmp = tempfile::tempdir().unwrap();
-    // 423 parameters: the large solvers' range (200 rows and up).
-    let file = write(
-        tmp.path(),
-        "kernels.toml",
-        &PROBED.replace("depth = 1, width = 4", "depth = 2, width = 12"),
-    );
-    let out = tmp.path().join("out");
-    let o = run_study(&file, &out, &[], &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    let trial = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.join("status.toml").exists())
-        .expect("a trial folder");
-    let said = fs::read_to_string(trial.join("status.toml")).unwrap();
-    // This test's process loads OpenBLAS as ganlab does, from the same environment.
-    let want = match kernels() {
-        Some(k) => format!("eigen_solver = \"LAPACK dgeev and dsyev (OpenBLAS, {k} kernels), "),
-        None => "eigen_solver = \"faer, ".to_string(),
-    };
-    assert!(said.contains(&want), "{want} in {said}");
-}
-
-/// probe.eigen_threads: each count's trial says in status.toml what computed its spectra,
+/// probe.eigen_threads: each count's trial says in status.toml what computed its spectra
+/// (with OpenBLAS: the kernels it loaded, those of the environment's OPENBLAS_CORETYPE where
+/// that is set, since they decide the last bits too),
 /// those off the default count say that their bits differ (and `run` prints it), the spectra
 /// agree to rounding, and probing a checkpoint again uses the trial's count.
 #[test]
@@ -1304,6 +1276,12 @@ fn eigen_threads_are_recorded_and_change_only_the_last_bits() {
     for (trial, threads) in trials.iter().zip([2, 1, 3]) {
         let status = fs::read_to_string(trial.join("status.toml")).unwrap();
         assert!(status.contains(&format!("{threads} thread(s)")), "{status}");
+        // This test's process loads OpenBLAS as ganlab does, from the same environment.
+        let solver = match ganlab::probe::openblas::kernels() {
+            Some(k) => format!("eigen_solver = \"LAPACK dgeev and dsyev (OpenBLAS, {k} kernels), "),
+            None => "eigen_solver = \"faer, ".to_string(),
+        };
+        assert!(status.contains(&solver), "{solver} in {status}");
         let said = format!("probe.eigen_threads = {threads}: dense spectra");
         assert_eq!(
             status.contains(&said),
