@@ -9,9 +9,6 @@
 //! Jacobian's dgeev took 2.50-2.64 s with the Haswell kernels and 1.99-2.30 s with AVX-512
 //! ones (Cooperlake, which OpenBLAS 0.3.21 chooses there by itself, or SkylakeX).
 
-/// The environment variable OpenBLAS reads its kernels' name from when it is loaded.
-pub const CORETYPE: &str = "OPENBLAS_CORETYPE";
-
 #[cfg(ganlab_lapack)]
 extern "C" {
     // OpenBLAS's own entry point: the name of the kernels it loaded.
@@ -59,7 +56,7 @@ mod tests {
         assert_eq!(library(), format!("OpenBLAS, {loaded} kernels"));
         // Where the environment names kernels, OpenBLAS loaded those (names compare without
         // case: OpenBLAS accepts "haswell" and answers "Haswell").
-        if let Ok(asked) = std::env::var(CORETYPE) {
+        if let Ok(asked) = std::env::var("OPENBLAS_CORETYPE") {
             assert!(
                 asked.eq_ignore_ascii_case(&loaded),
                 "{asked} asked, {loaded} loaded"

@@ -41,7 +41,8 @@ thread_local! {
 /// Runs `f` with the large solvers on `threads` threads (`probe.eigen_threads`; None: the
 /// default, whose bits are the same on every machine with the same kernels). A setting of the
 /// calling thread rather than an argument: every spectrum a probe takes (J's, the Hessians',
-/// the scheme's matrices') should use it, through a dozen pure functions that otherwise need no such argument.
+/// the scheme's matrices') should use it, through a dozen pure functions that otherwise need
+/// no such argument.
 pub fn with_threads<T>(threads: Option<usize>, f: impl FnOnce() -> T) -> T {
     let before = THREADS.with(|t| t.replace(threads));
     let out = f();
