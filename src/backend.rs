@@ -14,13 +14,13 @@ use burn::tensor::{
     backend::AutodiffBackend, backend::Backend, Element, Tensor, TensorCreationOptions, TensorData,
 };
 
-use crate::activation::Activations;
+use crate::net_ops::NetOps;
 
 /// A backend that trains and probes games: autodiff over a plain backend, both with ganlab's
 /// activations (see [`crate::activation`]).
-pub trait GanBackend: AutodiffBackend<InnerBackend: Activations> + Activations {}
+pub trait GanBackend: AutodiffBackend<InnerBackend: NetOps> + NetOps {}
 
-impl<B: AutodiffBackend<InnerBackend: Activations> + Activations> GanBackend for B {}
+impl<B: AutodiffBackend<InnerBackend: NetOps> + NetOps> GanBackend for B {}
 
 /// CPU training backend in f32 (the default).
 pub type CpuF32 = Autodiff<Flex>;

@@ -8,7 +8,6 @@
 //! [`trial`] runs one trial start to end (or resumes it), [`study`] runs them all, and
 //! [`saved_trial`] probes a recorded trial again.
 
-pub mod activation;
 pub mod backend;
 pub mod batch;
 pub mod bench;
@@ -17,6 +16,7 @@ pub mod error;
 pub mod fault;
 pub mod game;
 pub mod interrupt;
+pub mod net_ops;
 pub mod nets;
 pub mod prior;
 pub mod probe;

@@ -11,8 +11,8 @@ pub mod spectral;
 
 use burn::tensor::{backend::Backend, Tensor};
 
-use crate::activation::Activations;
 use crate::backend::GanBackend;
+use crate::net_ops::NetOps;
 
 use std::sync::Arc;
 
@@ -174,7 +174,7 @@ impl Game {
     /// The fake samples D judges for latent rows `z`: G(z), plus under instance noise the
     /// noise the rows carry after their `z_dim` latent columns (drawn with them, so every
     /// update scheme and probe judges a sample with the noise of its own row).
-    pub fn fake<B: crate::activation::Activations, const D: usize>(
+    pub fn fake<B: crate::net_ops::NetOps, const D: usize>(
         &self,
         theta: &[Tensor<B, D>],
         z: Tensor<B, D>,
@@ -296,7 +296,7 @@ impl Game {
 
     /// L_G for generated rows `fake` (tracked through theta by the caller) against D(phi).
     /// Returns the loss and the mean D output on the fake rows.
-    pub fn generator_loss<B: Activations, const D: usize>(
+    pub fn generator_loss<B: NetOps, const D: usize>(
         &self,
         phi: &[Tensor<B, D>],
         fake: Tensor<B, D>,

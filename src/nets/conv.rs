@@ -26,10 +26,10 @@ use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
-use crate::activation::Activations;
+use crate::net_ops::NetOps;
 
 /// Channels-last maps as pixel rows: row `(map, y, x)` holds the channels of one pixel.
-pub struct Maps<B: Activations> {
+pub struct Maps<B: NetOps> {
     pub rows: Tensor<B, 2>,
     pub maps: usize,
     pub side: usize,
@@ -52,7 +52,7 @@ struct IndexCache {
 }
 
 /// The index tensor `build` makes for `what` at `sizes`, built once per thread.
-fn cached_indices<B: Activations, const D: usize>(
+fn cached_indices<B: NetOps, const D: usize>(
     what: &'static str,
     sizes: &[usize],
     device: &B::Device,
@@ -91,7 +91,7 @@ fn cached_indices<B: Activations, const D: usize>(
 /// where a permuted copy of more than two dimensions goes element by element through
 /// burn-flex's strided iterator), for weights and image rows. `what` and `sizes` name the
 /// rearrangement (with `dims`) for the index cache: `source` must depend on nothing else.
-pub fn rearrange<B: Activations, const D: usize>(
+pub fn rearrange<B: NetOps, const D: usize>(
     t: Tensor<B, D>,
     dims: [usize; D],
     what: &'static str,
@@ -108,7 +108,7 @@ pub fn rearrange<B: Activations, const D: usize>(
 }
 
 /// The rows of `x` with a zero row after them (the padding's row).
-fn with_zero_row<B: Activations>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+fn with_zero_row<B: NetOps>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let [_, c] = x.dims();
     let zero = Tensor::zeros([1, c], (&x.device(), x.dtype()));
     Tensor::cat(vec![x, zero], 0)
@@ -116,7 +116,7 @@ fn with_zero_row<B: Activations>(x: Tensor<B, 2>) -> Tensor<B, 2> {
 
 /// Rows `[groups rows, k]` times per-group matrices `[groups, k, out]`; one group as a 2-D
 /// product (burn-flex broadcasts 3-D element by element).
-fn grouped_product<B: Activations>(rows: Tensor<B, 2>, w: Tensor<B, 3>) -> Tensor<B, 2> {
+fn grouped_product<B: NetOps>(rows: Tensor<B, 2>, w: Tensor<B, 3>) -> Tensor<B, 2> {
     let [groups, k, out] = w.dims();
     let n = rows.dims()[0];
     if groups == 1 {
@@ -128,7 +128,7 @@ fn grouped_product<B: Activations>(rows: Tensor<B, 2>, w: Tensor<B, 3>) -> Tenso
 }
 
 /// Rows `[copies rows, out]` plus a per-copy bias `[copies, 1, out]`.
-fn add_bias<B: Activations>(y: Tensor<B, 2>, bias: Option<Tensor<B, 3>>) -> Tensor<B, 2> {
+fn add_bias<B: NetOps>(y: Tensor<B, 2>, bias: Option<Tensor<B, 3>>) -> Tensor<B, 2> {
     let Some(b) = bias else { return y };
     let [copies, _, out] = b.dims();
     let n = y.dims()[0];
@@ -143,7 +143,7 @@ fn add_bias<B: Activations>(y: Tensor<B, 2>, bias: Option<Tensor<B, 3>>) -> Tens
 /// the row of pixel `(2p + kh - 1, 2q + kw - 1)` in maps of side `2h`, or the row after them
 /// where that pixel is padding. A convolution gathers these rows (side `2h` to `h`); a
 /// transposed convolution adds its taps into them (`h` to `2h`).
-fn tap_rows<B: Activations>(maps: usize, h: usize, device: &B::Device) -> Tensor<B, 1, Int> {
+fn tap_rows<B: NetOps>(maps: usize, h: usize, device: &B::Device) -> Tensor<B, 1, Int> {
     cached_indices("taps", &[maps, h], device, || {
         let side = 2 * h as i64;
         let padding = maps as i64 * side * side;
@@ -170,11 +170,7 @@ fn tap_rows<B: Activations>(maps: usize, h: usize, device: &B::Device) -> Tensor
 }
 
 /// `down` as one gather of each output pixel's 16 input pixels and one product.
-fn down_by_products<B: Activations>(
-    x: Maps<B>,
-    w: Tensor<B, 3>,
-    bias: Option<Tensor<B, 3>>,
-) -> Maps<B> {
+fn down_by_products<B: NetOps>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>>) -> Maps<B> {
     let Maps { rows, maps, side } = x;
     let c = rows.dims()[1];
     let device = rows.device();
@@ -202,11 +198,7 @@ fn down_by_products<B: Activations>(
 /// gives its 16 output taps (one product), which are added into their pixels. Gathering each
 /// output pixel's four inputs instead would build and differentiate rows 16 times the
 /// input's size.
-fn up_by_products<B: Activations>(
-    x: Maps<B>,
-    w: Tensor<B, 3>,
-    bias: Option<Tensor<B, 3>>,
-) -> Maps<B> {
+fn up_by_products<B: NetOps>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>>) -> Maps<B> {
     let Maps { rows, maps, side } = x;
     let device = rows.device();
     let c = rows.dims()[1];
@@ -237,7 +229,7 @@ fn up_by_products<B: Activations>(
 /// Convolution, 4x4, stride 2, padding 1: maps of side `2h` and `c` channels to side `h` and
 /// `out` channels. `w` is `[copies, out, c 4 4]` (burn's `[out, c, kh, kw]` per copy), `bias`
 /// `[copies, 1, out]`.
-pub fn down<B: Activations>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>>) -> Maps<B> {
+pub fn down<B: NetOps>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>>) -> Maps<B> {
     if B::CONVOLUTIONS_AS_PRODUCTS {
         return down_by_products(x, w, bias);
     }
@@ -254,7 +246,7 @@ pub fn down<B: Activations>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 
 /// Transposed convolution, 4x4, stride 2, padding 1: maps of side `h` and `c` channels to
 /// side `2h` and `out` channels. `w` is `[copies, c, out 4 4]` (burn's `[c, out, kh, kw]` per
 /// copy), `bias` `[copies, 1, out]`.
-pub fn up<B: Activations>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>>) -> Maps<B> {
+pub fn up<B: NetOps>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>>) -> Maps<B> {
     if B::CONVOLUTIONS_AS_PRODUCTS {
         return up_by_products(x, w, bias);
     }
@@ -267,7 +259,7 @@ pub fn up<B: Activations>(x: Maps<B>, w: Tensor<B, 3>, bias: Option<Tensor<B, 3>
 
 /// Pixel rows as burn's NCHW maps `[n, copies c, side, side]`, the copies' channels side by
 /// side for a grouped convolution (one group per copy).
-fn grouped<B: Activations>(x: Maps<B>, copies: usize) -> Tensor<B, 4> {
+fn grouped<B: NetOps>(x: Maps<B>, copies: usize) -> Tensor<B, 4> {
     let Maps { rows, maps, side } = x;
     let c = rows.dims()[1];
     let n = maps / copies;
@@ -277,7 +269,7 @@ fn grouped<B: Activations>(x: Maps<B>, copies: usize) -> Tensor<B, 4> {
 }
 
 /// NCHW maps `[n, copies c, side, side]` as pixel rows.
-fn from_grouped<B: Activations>(t: Tensor<B, 4>, copies: usize) -> Maps<B> {
+fn from_grouped<B: NetOps>(t: Tensor<B, 4>, copies: usize) -> Maps<B> {
     let [n, channels, side, _] = t.dims();
     let c = channels / copies;
     let rows = t
@@ -292,7 +284,7 @@ fn from_grouped<B: Activations>(t: Tensor<B, 4>, copies: usize) -> Maps<B> {
 }
 
 /// A per-copy bias `[copies, 1, c]` as the `[copies c]` vector a convolution adds.
-fn flat<B: Activations>(b: Tensor<B, 3>) -> Tensor<B, 1> {
+fn flat<B: NetOps>(b: Tensor<B, 3>) -> Tensor<B, 1> {
     let [copies, _, c] = b.dims();
     b.reshape([copies * c])
 }

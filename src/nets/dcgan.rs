@@ -32,8 +32,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::conv::{self, rearrange, Maps};
 use super::ParamSpec;
-use crate::activation::Activations;
 use crate::data::images::ImageShape;
+use crate::net_ops::NetOps;
 use crate::spec::Norm;
 
 const KERNEL: usize = 4;
@@ -187,7 +187,7 @@ impl Dcgan {
 
     /// Output rows `[.., n, out]` for input rows `[.., n, in]` (latent rows for the generator,
     /// image rows for the discriminator); see the module's note on copies.
-    pub fn forward<B: Activations, const D: usize>(
+    pub fn forward<B: NetOps, const D: usize>(
         &self,
         params: &[Tensor<B, D>],
         x: Tensor<B, D>,
@@ -212,7 +212,7 @@ impl Dcgan {
         out.reshape(out_dims)
     }
 
-    fn generate<B: Activations>(
+    fn generate<B: NetOps>(
         &self,
         p: &[Tensor<B, 3>],
         z: Tensor<B, 3>,
@@ -258,11 +258,11 @@ impl Dcgan {
         }
         let (w, bias) = (next(), next());
         h = conv::up(h, w, Some(bias));
-        h.rows = crate::activation::tanh(h.rows);
+        h.rows = crate::net_ops::tanh(h.rows);
         to_image_rows(h, copies, n)
     }
 
-    fn discriminate<B: Activations>(
+    fn discriminate<B: NetOps>(
         &self,
         p: &[Tensor<B, 3>],
         x: Tensor<B, 3>,
@@ -305,7 +305,7 @@ impl Dcgan {
     /// Batch or layer norm of pixel rows `[copies n s s, c]`, then the per-channel scale and
     /// shift (`[copies, 1, c]`). One copy (training) as 2-D rows: burn-flex broadcasts 2-D
     /// operands row by row but walks 3-D broadcasts element by element.
-    fn normalise<B: Activations>(
+    fn normalise<B: NetOps>(
         &self,
         rows: Tensor<B, 2>,
         scale: Tensor<B, 3>,
@@ -331,7 +331,7 @@ impl Dcgan {
     /// over the copy's rows (batch norm), or per sample over its `samples` view `[.., n,
     /// pixels c]` (layer norm: all its channels and pixels, the critic normalisation of
     /// Gulrajani et al.'s WGAN-GP code).
-    fn normalise_rows<B: Activations, const D: usize>(
+    fn normalise_rows<B: NetOps, const D: usize>(
         &self,
         rows: Tensor<B, D>,
         samples: [usize; D],
@@ -354,7 +354,7 @@ impl Dcgan {
 
 /// Rows `x [copies, n, in]` times `w [copies, in, out]` plus `b [copies, 1, out]`; one copy as
 /// 2-D tensors (a 3-D broadcast of the bias is element by element in burn-flex).
-fn affine<B: Activations>(x: Tensor<B, 3>, w: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
+fn affine<B: NetOps>(x: Tensor<B, 3>, w: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
     let [copies, n, input] = x.dims();
     let out = w.dims()[2];
     if copies == 1 {
@@ -365,7 +365,7 @@ fn affine<B: Activations>(x: Tensor<B, 3>, w: Tensor<B, 3>, b: Tensor<B, 3>) -> 
 }
 
 /// Image rows `[copies, n, c s s]` (channels first, as images are stored) as pixel rows.
-fn to_maps<B: Activations>(x: Tensor<B, 3>, c: usize, side: usize) -> Maps<B> {
+fn to_maps<B: NetOps>(x: Tensor<B, 3>, c: usize, side: usize) -> Maps<B> {
     let [copies, n, len] = x.dims();
     let pixels = side * side;
     let channels_last = if c == 1 {
@@ -385,7 +385,7 @@ fn to_maps<B: Activations>(x: Tensor<B, 3>, c: usize, side: usize) -> Maps<B> {
 }
 
 /// Pixel rows as image rows `[copies, n, c s s]`, channels first.
-fn to_image_rows<B: Activations>(h: Maps<B>, copies: usize, n: usize) -> Tensor<B, 3> {
+fn to_image_rows<B: NetOps>(h: Maps<B>, copies: usize, n: usize) -> Tensor<B, 3> {
     let c = h.rows.dims()[1];
     let pixels = h.side * h.side;
     let len = c * pixels;

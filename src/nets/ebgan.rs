@@ -9,7 +9,7 @@
 use burn::tensor::Tensor;
 
 use super::{Net, ParamSpec};
-use crate::activation::Activations;
+use crate::net_ops::NetOps;
 
 /// The auto-encoder: `encoder` maps `x_dim` to the code, `decoder` the code back to `x_dim`.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +52,7 @@ impl Ebgan {
     }
 
     /// Rows `[energy, code]` for input rows `x`.
-    pub fn forward<B: Activations, const D: usize>(
+    pub fn forward<B: NetOps, const D: usize>(
         &self,
         params: &[Tensor<B, D>],
         x: Tensor<B, D>,

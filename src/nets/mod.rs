@@ -13,9 +13,9 @@ use std::sync::Arc;
 use burn::tensor::{activation, backend::Backend, Tensor};
 use rand::Rng;
 
-use crate::activation::Activations;
 use crate::backend::matrix;
 use crate::data::images::ImageShape;
+use crate::net_ops::NetOps;
 use crate::prior::FittedPrior;
 use crate::spec::{Activation, DiscriminatorConfig, GeneratorConfig};
 
@@ -78,7 +78,7 @@ pub struct SkipNet {
 impl SkipNet {
     /// P(z) for a frozen P: its values as constants, applied to the latent rows flattened to
     /// rank 2 (probes stack copies of the parameters, not of P).
-    fn frozen_prior<B: Activations, const D: usize>(
+    fn frozen_prior<B: NetOps, const D: usize>(
         prior: &FittedPrior,
         z: Tensor<B, D>,
     ) -> Tensor<B, D> {
@@ -285,7 +285,7 @@ impl Net {
     /// Output for a batch of rows `[.., rows, features]`. Rank 2 is one player; a probe stacks
     /// copies of the parameters along a leading dimension (rank 3, one batch of rows per copy)
     /// to get many Jacobian products from one graph.
-    pub fn forward<B: Activations, const D: usize>(
+    pub fn forward<B: NetOps, const D: usize>(
         &self,
         params: &[Tensor<B, D>],
         x: Tensor<B, D>,
@@ -295,12 +295,10 @@ impl Net {
                 let layers = params.len() / 2;
                 let mut h = x;
                 for (i, wb) in params.chunks(2).enumerate() {
-                    h = h.matmul(wb[0].clone());
-                    h = if D > 2 {
-                        // Stacked copies: the bias rows repeated to h's shape, so that the sum
-                        // takes burn-flex's contiguous path (a rank-3 broadcast goes element by
-                        // element through strided indices). Same numbers both ways: the repeat's
-                        // gradient is the broadcast's, a sum over the rows.
+                    h = crate::net_ops::matmul(h, wb[0].clone());
+                    h = if D > 2 && B::REPEAT_BIAS {
+                        // Stacked copies: the bias rows repeated to h's shape where the backend
+                        // adds a broadcast slowly (see `NetOps::REPEAT_BIAS`).
                         let rows = h.dims()[D - 2];
                         h + wb[1].clone().repeat_dim(D - 2, rows)
                     } else {
@@ -349,11 +347,11 @@ fn mlp_dims(input: usize, width: usize, depth: usize, output: usize) -> Vec<usiz
     dims
 }
 
-fn activate<B: Activations, const D: usize>(h: Tensor<B, D>, a: Activation) -> Tensor<B, D> {
+fn activate<B: NetOps, const D: usize>(h: Tensor<B, D>, a: Activation) -> Tensor<B, D> {
     match a {
         Activation::Relu => activation::relu(h),
         Activation::LeakyRelu => activation::leaky_relu(h, 0.2),
-        Activation::Tanh => crate::activation::tanh(h),
+        Activation::Tanh => crate::net_ops::tanh(h),
         Activation::Elu => activation::elu(h, 1.0),
         // burn 0.21's default sigmoid rounds through f32 even for f64 tensors (seen as a 7e-4
         // finite-difference mismatch); exp(log_sigmoid) keeps f64 and stays stable.

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::activation::Activations;
 use crate::data::{latent_marginal, latent_moments, Dataset, LatentMarginal};
+use crate::net_ops::NetOps;
 use crate::nets::{Net, ParamSpec};
 use crate::rng::{stream, Stream};
 use crate::spec::{LatentConfig, PriorModelConfig, TrialConfig};
@@ -85,7 +85,7 @@ impl PriorForm {
     /// P for latent rows `z` `[.., rows, latent]` (ranks as in [`Net::forward`]), given also
     /// standardised (`z_std`, see [`FittedPrior::standardise`]): the maps read `z_std`, the
     /// mixture's component picker the raw `z` through the latent prior's own CDF.
-    pub fn forward<B: Activations, const D: usize>(
+    pub fn forward<B: NetOps, const D: usize>(
         &self,
         params: &[Tensor<B, D>],
         z: Tensor<B, D>,
@@ -180,7 +180,7 @@ pub struct FittedPrior {
 impl FittedPrior {
     /// P(z) with P's parameters `params` (the fitted values as constants, or the generator's
     /// `prior.*` tensors when fine-tuned).
-    pub fn apply<B: Activations, const D: usize>(
+    pub fn apply<B: NetOps, const D: usize>(
         &self,
         params: &[Tensor<B, D>],
         z: Tensor<B, D>,

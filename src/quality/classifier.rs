@@ -15,9 +15,9 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::frechet::Gaussian;
-use crate::activation::Activations;
 use crate::backend::{host, matrix, CpuF32, CPU_F32};
 use crate::data::images::ImageSet;
+use crate::net_ops::NetOps;
 use crate::nets::dcgan::{Dcgan, Role};
 use crate::nets::ParamSpec;
 use crate::spec::{AdamConfig, Norm, OptimizerConfig};
@@ -149,7 +149,7 @@ fn init<R: Rng>(specs: &[ParamSpec], rng: &mut R) -> Vec<Vec<f64>> {
 }
 
 /// Features and logits of image rows `x`.
-fn forward<B: Activations>(
+fn forward<B: NetOps>(
     trunk: &Dcgan,
     params: &[Tensor<B, 2>],
     x: Tensor<B, 2>,
