@@ -43,7 +43,7 @@ pub(crate) fn ndarray_matmul(
 }
 
 /// `a b` over the last two dimensions, or None for shapes this does not take.
-fn product<E: LinalgScalar + burn::tensor::Element + Send + Sync>(
+fn product<E: LinalgScalar + burn::tensor::Element>(
     a: ArrayViewD<'_, E>,
     b: ArrayViewD<'_, E>,
 ) -> Option<TensorData> {
@@ -64,7 +64,7 @@ fn product<E: LinalgScalar + burn::tensor::Element + Send + Sync>(
             a.into_dimensionality::<Ix2>().ok()?,
             b.into_dimensionality::<Ix2>().ok()?,
         );
-        multiply(a, b, &mut out, m, n);
+        multiply(a, b, &mut out, m, n)?;
     } else if m * n > 0 {
         // One batch after another, never on rayon: products run inside burn's autodiff with
         // its graph locked, and a rayon worker waiting here may be handed a job that takes the
@@ -76,23 +76,23 @@ fn product<E: LinalgScalar + burn::tensor::Element + Send + Sync>(
         for (i, c) in out.chunks_mut(m * n).enumerate() {
             let a = a.index_axis(ndarray::Axis(0), i);
             let b = b.index_axis(ndarray::Axis(0), i);
-            multiply(a, b, c, m, n);
+            multiply(a, b, c, m, n)?;
         }
     }
     Some(TensorData::new(out, shape))
 }
 
-/// c = a b into the row-major `m x n` slice c.
+/// c = a b into the row-major `m x n` slice c; None (and c untouched) when c is not `m x n`.
 fn multiply<E: LinalgScalar>(
     a: ArrayView2<'_, E>,
     b: ArrayView2<'_, E>,
     c: &mut [E],
     m: usize,
     n: usize,
-) {
-    if let Ok(mut c) = ArrayViewMut2::from_shape((m, n), c) {
-        ndarray::linalg::general_mat_mul(E::one(), &a, &b, E::zero(), &mut c);
-    }
+) -> Option<()> {
+    let mut c = ArrayViewMut2::from_shape((m, n), c).ok()?;
+    ndarray::linalg::general_mat_mul(E::one(), &a, &b, E::zero(), &mut c);
+    Some(())
 }
 
 /// The product's node: its state is the factors the gradients need (lhs for rhs's gradient,
