@@ -3,10 +3,10 @@
 //! burn-ndarray 0.21 reshapes both factors of a product to rank 3 and the result back, and its
 //! reshape copies every array (`to_shape` gives a view, `into_shared` copies it), so each
 //! product and each of its two gradient products copied three arrays. Under nested autodiff
-//! that was a fifth of a probe's Jacobian (18 % at 2403 parameters). Here the factors go to matrixmultiply as they lie,
-//! transposed or not, through ndarray's `general_mat_mul`, which is what burn-ndarray calls
-//! on its copies: matrixmultiply packs either layout into the same panels, so every product
-//! has burn's numbers to the last bit.
+//! that was a fifth of a probe's Jacobian (18 % at 2403 parameters). Here the factors go to
+//! matrixmultiply as they lie, transposed or not, through ndarray's `general_mat_mul`, which is
+//! what burn-ndarray calls on its copies: matrixmultiply packs either layout into the same
+//! panels, so every product has burn's numbers to the last bit.
 //!
 //! The autodiff node takes burn's gradients (`grad rhs^T` and `lhs^T grad`, in burn's order)
 //! with this product at the level below, so every level of nested autodiff takes it. Shapes that
